@@ -1,0 +1,1 @@
+"""Evaluators: pure functions from an embedder and a dataset to a Measurement."""

@@ -1,0 +1,149 @@
+"""Word analogies (a:b :: c:?) solved with 3CosAdd or 3CosMul, vectorised over questions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from embedders import Embedder, HasVocabulary
+from evals.tasks.measurement import Measurement, OOVPolicy, usable_unit_vectors
+from fixtures import Analogies
+
+Method = Literal["3cosadd", "3cosmul"]
+Vocabulary = Literal["closed", "open"]
+METHODS: tuple[Method, ...] = ("3cosadd", "3cosmul")
+VOCABULARIES: tuple[Vocabulary, ...] = ("closed", "open")
+COSMUL_EPSILON = 1e-3  # Levy & Goldberg (2014)
+OPEN_VOCABULARY_SIZE = 300_000  # gensim's evaluate_word_analogies default
+
+
+class NotApplicable(Exception):
+    """The protocol does not apply to this embedder (e.g. open vocabulary for a model with no word list)."""
+
+
+def solve(
+    unit: np.ndarray,
+    abc: np.ndarray,
+    method: Method,
+    canonical: np.ndarray | None = None,
+    batch: int = 128,
+) -> np.ndarray:
+    """Best candidate row for each question row (a, b, c) of candidate indices, excluding a, b and c.
+
+    ``canonical`` maps each candidate to its case-folded word id; candidates sharing an id with a, b or c
+    are excluded too, as gensim's evaluator does.
+    """
+    predictions = np.empty(len(abc), dtype=np.int64)
+    unit_t = np.ascontiguousarray(unit.T)
+    for start in range(0, len(abc), batch):
+        a, b, c = abc[start : start + batch].T
+        rows = np.arange(len(a))
+        if method == "3cosadd":
+            query = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)
+            query /= np.linalg.norm(query, axis=1, keepdims=True)
+            scores = query @ unit_t
+        else:
+            # in place: these are the largest arrays of a run
+            shifted = np.concatenate([unit[a], unit[b], unit[c]]) @ unit_t
+            shifted += 1
+            shifted *= 0.5
+            sim_a, scores, sim_c = np.split(shifted, 3)
+            scores *= sim_c
+            sim_a += COSMUL_EPSILON
+            scores /= sim_a
+        for excluded in (a, b, c):
+            scores[rows, excluded] = -np.inf
+        best = scores.argmax(axis=1)
+        if canonical is not None:
+            forbidden = canonical[abc[start : start + batch]]
+            clash = (canonical[best][:, None] == forbidden).any(axis=1)
+            while clash.any():
+                scores[rows[clash], best[clash]] = -np.inf
+                best[clash] = scores[clash].argmax(axis=1)
+                clash = (canonical[best][:, None] == forbidden).any(axis=1)
+        predictions[start : start + len(a)] = best
+    return predictions
+
+
+def analogy(
+    embedder: Embedder,
+    dataset: Analogies,
+    method: Method = "3cosadd",
+    vocabulary: Vocabulary = "closed",
+    oov: OOVPolicy = "skip",
+    open_size: int = OPEN_VOCABULARY_SIZE,
+) -> Measurement:
+    """Accuracy over the dataset's questions.
+
+    ``closed``: candidates are every word of the dataset, the same list for every embedder.
+    ``open``: candidates are the model's ``open_size`` most frequent words, as gensim does (static models).
+    Questions with a word outside the candidates are skipped (``skip``) or counted wrong (``zero``).
+    """
+    if vocabulary == "closed":
+        words = dataset.words
+        unit, usable = usable_unit_vectors(embedder.embed_words(words))
+        position = {word: index for index, word in enumerate(words)}
+
+        def index(word: str) -> int:
+            row = position[word]
+            return row if usable[row] else -1
+
+        canonical = None
+        size_note = f"closed: the {len(words)} words of {dataset.info.name}"
+    else:
+        if not isinstance(embedder, HasVocabulary):
+            raise NotApplicable(f"{embedder.info.name} has no word list of its own; open vocabulary needs one")
+        size = min(open_size, len(embedder.vocabulary()))
+        vectors = embedder.vocabulary_vectors(size)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        unit = (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+        def index(word: str) -> int:
+            row = embedder.index_of(word)
+            return row if row < size else -1
+
+        canonical = np.fromiter((embedder.index_of(w) for w in embedder.vocabulary()[:size]), np.int64, size)
+        size_note = f"open: the model's {size} most frequent words"
+
+    abc = np.array([[index(q.a), index(q.b), index(q.c)] for q in dataset.questions], dtype=np.int64).reshape(-1, 3)
+    gold = [[index(answer) for answer in q.answers] for q in dataset.questions]
+    answerable = np.array([any(g >= 0 for g in golds) for golds in gold])
+    covered = (abc >= 0).all(axis=1) & answerable
+
+    correct = np.zeros(len(abc), dtype=np.float64)
+    if covered.any():
+        predicted = solve(unit, abc[covered], method, canonical)
+        if canonical is not None:
+            predicted = canonical[predicted]
+        covered_rows = np.flatnonzero(covered)
+        width = max(len(g) for g in gold)
+        gold_matrix = np.full((len(covered_rows), width), -2, dtype=np.int64)
+        for row, question in enumerate(covered_rows):
+            answers = [g for g in gold[question] if g >= 0]
+            if canonical is not None:
+                answers = [int(canonical[g]) for g in answers]
+            gold_matrix[row, : len(answers)] = answers
+        correct[covered_rows] = (gold_matrix == predicted[:, None]).any(axis=1)
+    scored = covered if oov == "skip" else np.ones_like(covered)
+    items = np.where(scored, correct, np.nan)
+
+    metrics: dict[str, float] = {
+        "accuracy": float(np.nanmean(items)) if scored.any() else float("nan"),
+        "items_scored": int(scored.sum()),
+        "items_total": len(items),
+        "coverage": float(covered.mean()),
+    }
+    sections = np.array([q.section for q in dataset.questions])
+    for section in dataset.sections:
+        in_section = (sections == section) & scored
+        if in_section.any():
+            metrics[f"accuracy[{section}]"] = float(items[in_section].mean())
+    protocol = {
+        "method": method if method == "3cosadd" else f"3cosmul (epsilon {COSMUL_EPSILON})",
+        "candidates": size_note,
+        "excluded": "the question words a, b, c",
+        "oov_policy": oov,
+    }
+    variant = f"{vocabulary}/{method}"
+    return Measurement("analogy", variant, embedder.info, dataset.info, protocol, metrics, items)
