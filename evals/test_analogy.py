@@ -1,0 +1,19 @@
+"""Word analogies by vector arithmetic, under both candidate-vocabulary protocols."""
+
+import pytest
+
+from embedders import Embedder
+from evals.tasks.analogy import METHODS, VOCABULARIES, NotApplicable, analogy
+from fixtures import Analogies
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("vocabulary", VOCABULARIES)
+def test_analogy(
+    embedder: Embedder, analogies: Analogies, vocabulary, method, oov_policy, open_vocabulary_size, judge
+) -> None:
+    try:
+        measurement = analogy(embedder, analogies, method, vocabulary, oov_policy, open_vocabulary_size)
+    except NotApplicable as reason:
+        pytest.skip(str(reason))
+    judge(measurement)

@@ -1,0 +1,1 @@
+"""The pytest plugin that turns evaluations into a test session: options, parametrization, reporting."""

@@ -1,0 +1,93 @@
+"""Command-line options; each value is checked at parse time so a bad one is a usage error before any model loads."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from embedders import EmbedderEntry, SpecError, resolve
+from evals.tasks.measurement import OOV_POLICIES
+from fixtures import DATASETS
+
+
+def embedder_specs(value: str) -> list[EmbedderEntry]:
+    try:
+        return [resolve(spec) for spec in value.split(",") if spec.strip()]
+    except SpecError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def dataset_path(value: str) -> tuple[str, Path]:
+    name, sep, raw = value.partition("=")
+    if not sep or name not in DATASETS:
+        raise argparse.ArgumentTypeError(
+            f"--dataset {value!r}: expected NAME=PATH with NAME one of {', '.join(sorted(DATASETS))}"
+        )
+    path = Path(raw).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"--dataset {name}={path}: the path does not exist")
+    return name, path
+
+
+def positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("embedding-claims", "embedding-claims: which embedders and datasets to evaluate")
+    group.addoption(
+        "--embedder",
+        action="append",
+        type=embedder_specs,
+        default=[],
+        metavar="NAME",
+        help="embedder(s) to evaluate: a registered name (see --list-embedders) or KIND:PATH for your own files, "
+        "e.g. word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
+        "fasttext:/path/cc.en.300.bin. Repeat or separate with commas. Default: every registered embedder, "
+        "those unavailable here skipped with how to get them.",
+    )
+    group.addoption(
+        "--list-embedders",
+        action="store_true",
+        default=False,
+        help="list registered embedders with family, size and availability here, then exit",
+    )
+    group.addoption(
+        "--dataset",
+        action="append",
+        type=dataset_path,
+        default=[],
+        metavar="NAME=PATH",
+        help=f"read dataset NAME from PATH (repeatable); NAME is one of {', '.join(DATASETS)}. "
+        "Datasets not bundled with the installed packages are skipped unless given.",
+    )
+    group.addoption(
+        "--oov-policy",
+        choices=OOV_POLICIES,
+        default="skip",
+        help="items with a word the embedder cannot embed: skip them (coverage is reported) or score them "
+        "as zero similarity / a wrong answer. Default: skip.",
+    )
+    group.addoption(
+        "--open-vocabulary-size",
+        type=positive_int,
+        default=300_000,
+        metavar="K",
+        help="candidates of the open-vocabulary analogy protocol: the K most frequent words (default 300000, "
+        "as gensim's evaluate_word_analogies)",
+    )
+    group.addoption(
+        "--expectations",
+        type=Path,
+        default=None,
+        metavar="TOML",
+        help="file of expected outcomes (default: evals/expectations.toml)",
+    )

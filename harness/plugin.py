@@ -1,0 +1,158 @@
+"""pytest hooks and fixtures: select embedders and datasets, parametrize the evals, report what was measured."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Callable
+
+import pytest
+
+from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
+from evals.tasks.measurement import Measurement
+from fixtures import DATASETS, Dataset, Kind, load, locate, names
+from harness.report import attach, records_of, summary_line
+from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
+from harness.options import add_options
+
+SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
+DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    if config.getoption("list_embedders"):
+        print(embedder_table())
+        return 0
+    return None
+
+
+def embedder_table() -> str:
+    rows = [("name", "family", "parameters", "dim", "here")]
+    for entry in EMBEDDERS.values():
+        reason = entry.unavailable_reason()
+        rows.append(
+            (
+                entry.name,
+                str(entry.family),
+                f"{entry.parameters / 1e6:,.0f}M" if entry.parameters else "?",
+                str(entry.dimension or "?"),
+                "available" if reason is None else f"unavailable: {reason}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]
+    return "\n".join(lines)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen = [entry for group in config.getoption("embedder") for entry in group]
+    if not chosen:
+        chosen = list(EMBEDDERS.values())
+    config.stash[SELECTED] = {entry.name: entry for entry in chosen}
+    config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "embedder" in metafunc.fixturenames:
+        params = []
+        for entry in metafunc.config.stash[SELECTED].values():
+            # one worker per embedder, so no model is loaded by two xdist workers
+            marks = [pytest.mark.xdist_group(entry.name)]
+            reason = entry.unavailable_reason()
+            if reason:
+                marks.append(pytest.mark.skip(reason=reason))
+            params.append(pytest.param(entry.name, id=entry.name, marks=marks))
+        metafunc.parametrize("embedder", params, indirect=True)
+    for fixture, kind in DATASET_FIXTURES.items():
+        if fixture in metafunc.fixturenames:
+            metafunc.parametrize(fixture, names(kind), indirect=True)
+
+
+@functools.cache
+def _loaded(entry: EmbedderEntry) -> Embedder:
+    return entry.load()
+
+
+@pytest.fixture
+def embedder(request: pytest.FixtureRequest) -> Embedder:
+    entry = request.config.stash[SELECTED][request.param]
+    try:
+        return _loaded(entry)
+    except EmbedderUnavailable as error:
+        pytest.skip(str(error))
+
+
+def _dataset(request: pytest.FixtureRequest) -> Dataset:
+    user_paths = dict(request.config.getoption("dataset"))
+    path = locate(request.param, user_paths)
+    if path is None:
+        pytest.skip(DATASETS[request.param].skip_reason())
+    return load(request.param, path)
+
+
+@pytest.fixture
+def word_pairs(request: pytest.FixtureRequest) -> Dataset:
+    return _dataset(request)
+
+
+@pytest.fixture
+def analogies(request: pytest.FixtureRequest) -> Dataset:
+    return _dataset(request)
+
+
+@pytest.fixture(scope="session")
+def oov_policy(pytestconfig: pytest.Config) -> str:
+    return pytestconfig.getoption("oov_policy")
+
+
+@pytest.fixture(scope="session")
+def open_vocabulary_size(pytestconfig: pytest.Config) -> int:
+    return pytestconfig.getoption("open_vocabulary_size")
+
+
+@pytest.fixture(scope="session")
+def expectations(pytestconfig: pytest.Config) -> list[Expectation]:
+    return load_expectations(pytestconfig.getoption("expectations") or DEFAULT_PATH)
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, expectations: list[Expectation]) -> Callable[[Measurement], None]:
+    """Record a measurement with its protocol, then fail the test if it misses its expected outcome."""
+
+    def judge_measurement(measurement: Measurement) -> None:
+        record = measurement.as_record()
+        attach(request.node.user_properties, record)
+        missed = failures(expectations, measurement)
+        if missed:
+            pytest.fail(
+                f"{measurement.check} with {measurement.embedder.name}: " + "; ".join(missed)
+                + f"\nprotocol: {json.dumps(record['protocol'])}\nextraction: "
+                + json.dumps(record["embedder"]["extraction"])
+                + f"\ndataset: {json.dumps(record['dataset'])}",
+                pytrace=False,
+            )
+
+    return judge_measurement
+
+
+@pytest.hookimpl
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # runs on the xdist controller too, which is where the summary is written
+    if report.when == "call":
+        _records.extend(records_of(report))
+
+
+_records: list[dict[str, object]] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _records:
+        return
+    terminalreporter.section("measurements")
+    for record in sorted(_records, key=lambda r: (str(r["embedder"]["name"]), str(r["check"]))):  # type: ignore[index]
+        terminalreporter.write_line(summary_line(record))

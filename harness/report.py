@@ -1,0 +1,30 @@
+"""Measurements travel from tests (on any xdist worker) to the controller's terminal summary as user properties."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+PROPERTY = "measurement"
+HEADLINE_METRICS = ("spearman", "pearson", "accuracy")
+
+
+def attach(item_properties: list[tuple[str, object]], record: dict[str, object]) -> None:
+    item_properties.append((PROPERTY, json.dumps(record, sort_keys=True, default=str)))
+
+
+def records_of(report: pytest.TestReport) -> list[dict[str, object]]:
+    return [json.loads(value) for name, value in report.user_properties if name == PROPERTY]
+
+
+def summary_line(record: dict) -> str:
+    metrics = record["metrics"]
+    scores = "  ".join(f"{name} {metrics[name]:.4f}" for name in HEADLINE_METRICS if name in metrics)
+    embedder = record["embedder"]
+    return (
+        f"{embedder['name']:<16} {record['check']:<40} {scores}  "
+        f"[{metrics['items_scored']}/{metrics['items_total']} items, coverage {metrics['coverage']:.1%}, "
+        f"oov {record['protocol'].get('oov_policy')}, fingerprint {embedder['fingerprint']}, "
+        f"data sha256 {record['dataset']['sha256'][:12]}]"
+    )
