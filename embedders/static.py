@@ -148,6 +148,8 @@ def check_glove(path: Path) -> None:
     if path.suffix.lower() == ".gz":
         return
     fields = _first_line(path).split()
+    if len(fields) == 2 and all(field.isdigit() for field in fields):
+        raise ValueError(f"{path}: line 1 is a word2vec header 'VOCAB_SIZE DIMENSION'; use word2vec:PATH")
     try:
         [float(value) for value in fields[1:]]
     except ValueError:

@@ -28,6 +28,9 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("list_embedders"):
         print(embedder_table())
         return 0
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
+        # with -n, keep each embedder's tests on one worker (see its xdist_group mark): one model load each
+        config.option.dist = "loadgroup"
     return None
 
 
