@@ -4,8 +4,8 @@ from embedders import static  # noqa: F401  (registers its embedders)
 from embedders.base import (
     Embedder,
     EmbedderInfo,
-    Embeddings,
     EmbedderUnavailable,
+    Embeddings,
     Extraction,
     Family,
     HasVocabulary,

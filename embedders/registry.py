@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from embedders.base import Embedder, EmbedderUnavailable, Family
 
@@ -126,4 +126,3 @@ def valid_choices() -> str:
     names = ", ".join(sorted(EMBEDDERS))
     kinds = ", ".join(f"{kind}:PATH" for kind in sorted(KINDS))
     return f"Registered names: {names}\nPath specs: {kinds}"
-

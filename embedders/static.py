@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 from gensim.models import KeyedVectors

@@ -35,7 +35,10 @@ class Expectation:
         return {info.name: 0, str(info.family): 1, "*": 2}.get(self.who)
 
     def describe(self) -> str:
-        bounds = [f">= {self.at_least}" if self.at_least is not None else "", f"<= {self.at_most}" if self.at_most is not None else ""]
+        bounds = [
+            f">= {self.at_least}" if self.at_least is not None else "",
+            f"<= {self.at_most}" if self.at_most is not None else "",
+        ]
         return f"{self.metric} {' and '.join(b for b in bounds if b)} ({self.who}: {self.why})"
 
     def holds(self, value: float) -> bool:
@@ -88,7 +91,7 @@ def failures(expectations: list[Expectation], measurement: Measurement) -> list[
     if not chosen:
         raise ExpectationsError(
             f"no expectation recorded for {measurement.check} and {measurement.embedder.name}: add an [[expect]] "
-            "table (who = the embedder, its family or \"*\") to the expectations file"
+            'table (who = the embedder, its family or "*") to the expectations file'
         )
     return [
         f"{measurement.metrics[e.metric]:.4f} fails {e.describe()}"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, Kind, load, locate, names
-from harness.report import attach, records_of, summary_line
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.options import add_options
+from harness.report import attach, records_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES}
@@ -47,9 +47,8 @@ def embedder_table() -> str:
                 "available" if reason is None else f"unavailable: {reason}",
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[4] for row in rows]
-    return "\n".join(lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(4)] + [0]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) for row in rows)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -133,7 +132,8 @@ def judge(request: pytest.FixtureRequest, expectations: list[Expectation]) -> Ca
         missed = failures(expectations, measurement)
         if missed:
             pytest.fail(
-                f"{measurement.check} with {measurement.embedder.name}: " + "; ".join(missed)
+                f"{measurement.check} with {measurement.embedder.name}: "
+                + "; ".join(missed)
                 + f"\nprotocol: {json.dumps(record['protocol'])}\nextraction: "
                 + json.dumps(record["embedder"]["extraction"])
                 + f"\ndataset: {json.dumps(record['dataset'])}",
@@ -158,4 +158,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         return
     terminalreporter.section("measurements")
     for record in sorted(_records, key=lambda r: (str(r["embedder"]["name"]), str(r["check"]))):  # type: ignore[index]
-        terminalreporter.write_line(summary_line(record))
+        for line in summary_lines(record):
+            terminalreporter.write_line(line)

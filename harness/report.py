@@ -18,13 +18,14 @@ def records_of(report: pytest.TestReport) -> list[dict[str, object]]:
     return [json.loads(value) for name, value in report.user_properties if name == PROPERTY]
 
 
-def summary_line(record: dict) -> str:
+def summary_lines(record: dict) -> list[str]:
+    """Two lines that fit a 100-column terminal: the numbers, then what they depend on."""
     metrics = record["metrics"]
     scores = "  ".join(f"{name} {metrics[name]:.4f}" for name in HEADLINE_METRICS if name in metrics)
     embedder = record["embedder"]
-    return (
-        f"{embedder['name']:<16} {record['check']:<40} {scores}  "
-        f"[{metrics['items_scored']}/{metrics['items_total']} items, coverage {metrics['coverage']:.1%}, "
-        f"oov {record['protocol'].get('oov_policy')}, fingerprint {embedder['fingerprint']}, "
-        f"data sha256 {record['dataset']['sha256'][:12]}]"
-    )
+    return [
+        f"{embedder['name']:<16} {record['check']:<38} {scores}",
+        f"{'':<16} {metrics['items_scored']}/{metrics['items_total']} items, coverage {metrics['coverage']:.1%}, "
+        f"oov {record['protocol'].get('oov_policy')}, embedder {embedder['fingerprint']}, "
+        f"data {record['dataset']['sha256'][:12]}",
+    ]

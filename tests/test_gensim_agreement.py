@@ -12,7 +12,9 @@ from fixtures import load, locate
 def test_word_pairs_match_gensim(glove, name: str) -> None:
     ours = word_similarity(glove, load(name, locate(name, {})))
     vocabulary = len(glove.vocabulary())
-    pearson, spearman, oov = glove.keyed_vectors.evaluate_word_pairs(datapath(locate(name, {}).name), restrict_vocab=vocabulary)
+    pearson, spearman, oov = glove.keyed_vectors.evaluate_word_pairs(
+        datapath(locate(name, {}).name), restrict_vocab=vocabulary
+    )
     assert ours.metrics["spearman"] == pytest.approx(spearman.statistic, abs=1e-4)
     assert ours.metrics["pearson"] == pytest.approx(pearson.statistic, abs=1e-4)
     assert 1 - ours.metrics["coverage"] == pytest.approx(oov / 100, abs=1e-9)
@@ -20,7 +22,9 @@ def test_word_pairs_match_gensim(glove, name: str) -> None:
 
 def test_open_vocabulary_analogy_matches_gensim(glove) -> None:
     ours = analogy(glove, load("google-analogy", locate("google-analogy", {})), "3cosadd", "open", open_size=300_000)
-    score, sections = glove.keyed_vectors.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=300_000)
+    score, sections = glove.keyed_vectors.evaluate_word_analogies(
+        datapath("questions-words.txt"), restrict_vocab=300_000
+    )
     assert ours.metrics["accuracy"] == pytest.approx(score, abs=1e-4)
     total = sections[-1]
     assert ours.metrics["items_scored"] == len(total["correct"]) + len(total["incorrect"])

@@ -67,7 +67,7 @@ def test_vectorised_solver_matches_a_loop_over_questions(vectors: np.ndarray, se
     rng = np.random.default_rng(seed)
     abc = np.array([rng.choice(30, 3, replace=False) for _ in range(20)])
     fast = solve(unit, abc, "3cosadd", batch=7)
-    for (a, b, c), answer in zip(abc, fast):
+    for (a, b, c), answer in zip(abc, fast, strict=True):
         scores = unit @ (unit[b] + unit[c] - unit[a])
         scores[[a, b, c]] = -np.inf
         assert scores[answer] >= scores.max() - 1e-5

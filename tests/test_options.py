@@ -19,7 +19,14 @@ def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_help_documents_every_option() -> None:
     result = run_pytest("--help")
-    for option in ("--embedder", "--list-embedders", "--dataset", "--oov-policy", "--open-vocabulary-size", "--expectations"):
+    for option in (
+        "--embedder",
+        "--list-embedders",
+        "--dataset",
+        "--oov-policy",
+        "--open-vocabulary-size",
+        "--expectations",
+    ):
         assert option in result.stdout
 
 
@@ -67,8 +74,13 @@ def test_a_missed_expectation_fails_with_the_protocol(tmp_path: Path) -> None:
         'why = "impossible on purpose"\n'
     )
     result = run_pytest(
-        "evals/test_word_similarity.py", "-k", "wordsim353", "--embedder=glove-6b-50d",
-        f"--expectations={strict}", "-p", "no:xdist",
+        "evals/test_word_similarity.py",
+        "-k",
+        "wordsim353",
+        "--embedder=glove-6b-50d",
+        f"--expectations={strict}",
+        "-p",
+        "no:xdist",
     )
     assert result.returncode == 1
     assert "0.5033 fails spearman >= 0.99" in result.stdout

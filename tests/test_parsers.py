@@ -16,7 +16,11 @@ def write(tmp_path: Path, text: str | bytes, name: str = "data.txt") -> Path:
 
 @pytest.mark.parametrize(
     ("name", "rows", "sha_prefix"),
-    [("google-analogy", 19544, "8c29b3332afc"), ("wordsim353", 353, "f92a022fc253"), ("simlex999", 999, "d5e050197147")],
+    [
+        ("google-analogy", 19544, "8c29b3332afc"),
+        ("wordsim353", 353, "f92a022fc253"),
+        ("simlex999", 999, "d5e050197147"),
+    ],
 )
 def test_bundled_datasets_record_rows_and_checksum(name: str, rows: int, sha_prefix: str) -> None:
     dataset = load(name, locate(name, {}))

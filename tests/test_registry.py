@@ -41,7 +41,9 @@ def test_unknown_name_lists_valid_choices() -> None:
 
 
 def test_missing_package_is_a_reason_not_a_crash() -> None:
-    entry = EmbedderEntry("ghost", Family.LLM, None, None, "", lambda: None, ("no_such_module_xyz",), "pip install ghost")
+    entry = EmbedderEntry(
+        "ghost", Family.LLM, None, None, "", lambda: None, ("no_such_module_xyz",), "pip install ghost"
+    )
     assert "pip install ghost" in entry.unavailable_reason()
 
 
