@@ -85,6 +85,18 @@ def add_options(parser: pytest.Parser) -> None:
         "as gensim's evaluate_word_analogies)",
     )
     group.addoption(
+        "--device",
+        default=None,
+        metavar="DEVICE",
+        help="torch device for transformer backends, e.g. cpu, cuda, cuda:1, mps (default: cpu); recorded in results",
+    )
+    group.addoption(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        default=None,
+        help="weights dtype for LLM backends (default: float32); changes the embedder's fingerprint",
+    )
+    group.addoption(
         "--expectations",
         type=Path,
         default=None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import json
 from collections.abc import Callable
 
@@ -52,6 +53,10 @@ def embedder_table() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # backends read these when they load, on the controller and on every xdist worker alike
+    for option, variable in (("device", "EMBEDDING_CLAIMS_DEVICE"), ("dtype", "EMBEDDING_CLAIMS_DTYPE")):
+        if config.getoption(option):
+            os.environ[variable] = config.getoption(option)
     chosen = [entry for group in config.getoption("embedder") for entry in group]
     if not chosen:
         chosen = list(EMBEDDERS.values())

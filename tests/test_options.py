@@ -26,6 +26,8 @@ def test_help_documents_every_option() -> None:
         "--oov-policy",
         "--open-vocabulary-size",
         "--expectations",
+        "--device",
+        "--dtype",
     ):
         assert option in result.stdout
 
