@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import json
 from collections.abc import Callable
@@ -12,11 +11,13 @@ import pytest
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, Kind, load, locate, names
+from harness.loading import load_embedder
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.options import add_options
 from harness.report import attach, records_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
+NOT_HERE = pytest.StashKey[list[str]]()
 DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES}
 
 
@@ -59,7 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ[variable] = config.getoption(option)
     chosen = [entry for group in config.getoption("embedder") for entry in group]
     if not chosen:
-        chosen = list(EMBEDDERS.values())
+        # the default session: what runs here; the rest is named once in the summary, not skipped test by test
+        chosen = [entry for entry in EMBEDDERS.values() if entry.unavailable_reason() is None]
+        config.stash[NOT_HERE] = [name for name, entry in EMBEDDERS.items() if entry not in chosen]
     config.stash[SELECTED] = {entry.name: entry for entry in chosen}
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
 
@@ -80,16 +83,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(fixture, names(kind), indirect=True)
 
 
-@functools.cache
-def _loaded(entry: EmbedderEntry) -> Embedder:
-    return entry.load()
-
-
 @pytest.fixture
 def embedder(request: pytest.FixtureRequest) -> Embedder:
     entry = request.config.stash[SELECTED][request.param]
     try:
-        return _loaded(entry)
+        return load_embedder(entry)
     except EmbedderUnavailable as error:
         pytest.skip(str(error))
 
@@ -158,7 +156,13 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 _records: list[dict[str, object]] = []
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    not_here = config.stash.get(NOT_HERE, [])
+    if not_here:
+        terminalreporter.write_line(
+            f"embedders not available here, so not run: {', '.join(not_here)} (pytest --list-embedders says how "
+            "to get each; name one with --embedder to see its tests skipped with the reason)"
+        )
     if not _records:
         return
     terminalreporter.section("measurements")

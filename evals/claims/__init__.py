@@ -1,0 +1,1 @@
+"""The claims engine: claims as data, per-item measurements, paired statistics and three-valued verdicts."""

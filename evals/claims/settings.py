@@ -1,0 +1,13 @@
+"""Session-wide settings of the claims engine, read from [settings] in claims.toml."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Settings:
+    resamples: int = 2000  # paired bootstrap resamples per comparison
+    seed: int = 20240217
+    alpha: float = 0.05  # family-wise error rate over all comparisons of a session
+    correction: str = "holm"
+    confidence: float = 0.95  # of the reported interval
+    random_pairs: int = 1000  # random WordNet word pairs for D1 and D2

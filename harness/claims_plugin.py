@@ -1,0 +1,148 @@
+"""pytest side of the claims engine: one test per comparison, verdicts as outcomes, a claims summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from embedders import EMBEDDERS
+from evals.claims.run import ClaimRun
+from evals.claims.spec import CLAIMS_PATH, ComparisonSpec, comparisons, load_claims
+from evals.claims.stats import Verdict
+from harness.loading import load_embedder, release_embedder
+from harness.plugin import SELECTED
+
+PROPERTY = "claim"
+SPECS = pytest.StashKey[list[ComparisonSpec]]()
+_records: list[dict] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("embedding-claims").addoption(
+        "--claims", type=Path, default=None, metavar="TOML", help="claims file (default: evals/claims.toml)"
+    )
+
+
+def _claims_path(config: pytest.Config) -> Path:
+    return config.getoption("claims") or CLAIMS_PATH
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "claim_comparison" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    _, claims = load_claims(_claims_path(config))
+    selected = config.stash[SELECTED]
+    explicit = bool(config.getoption("embedder"))
+    candidates = list(selected.values())
+    candidates += [e for e in EMBEDDERS.values() if e not in candidates and e.unavailable_reason() is None]
+    params = []
+    for claim in claims:
+        for spec in comparisons(claim, candidates, set(selected) if explicit else None):
+            marks = [pytest.mark.xdist_group("claims")]
+            reasons = [r for e in spec.entries if (r := e.unavailable_reason())]
+            if reasons:
+                marks.append(pytest.mark.skip(reason="; ".join(reasons)))
+            test_id = f"{claim.id} {claim.metric}: {spec.name}"
+            params.append(pytest.param(spec, id=test_id, marks=marks))
+    metafunc.parametrize("claim_comparison", params)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    specs = []
+    for item in session.items:
+        spec = getattr(item, "callspec", None) and item.callspec.params.get("claim_comparison")
+        if spec is not None and not item.get_closest_marker("skip"):
+            specs.append(spec)
+    session.config.stash[SPECS] = specs
+
+
+@pytest.fixture(scope="session")
+def claim_run(pytestconfig: pytest.Config) -> ClaimRun:
+    settings, _ = load_claims(_claims_path(pytestconfig))
+    return ClaimRun(settings, pytestconfig.stash[SPECS], load_embedder, release_embedder)
+
+
+@pytest.fixture
+def judge_claim(request: pytest.FixtureRequest, claim_run: ClaimRun) -> Callable[[ComparisonSpec], None]:
+    """Pass when the observed verdict is the expected one; refuted-when-confirmed-expected fails;
+    an inconclusive result that was not expected is reported as INCONCLUSIVE (neither pass nor fail)."""
+
+    def judge(spec: ComparisonSpec) -> None:
+        outcome = claim_run.outcome(spec.id)
+        if outcome.skipped:
+            pytest.skip(outcome.skipped)
+        record = outcome.as_record(claim_run.settings)
+        request.node.user_properties.append((PROPERTY, json.dumps(record, default=str)))
+        observed, expected = outcome.verdict, Verdict(record["expected"])
+        if observed == expected:
+            return
+        detail = _detail(record)
+        if observed is Verdict.INCONCLUSIVE:
+            pytest.xfail(f"INCONCLUSIVE (expected {expected}): {detail}")
+        pytest.fail(f"{observed.upper()} (expected {expected}): {detail}\n{_protocol(record)}", pytrace=False)
+
+    return judge
+
+
+def _detail(record: dict) -> str:
+    return (
+        f"{record['claim']} {record['comparison']}: effect {record['effect']:+.4f} "
+        f"[{record['low']:+.4f}, {record['high']:+.4f}] vs margin {record['margin']:+.2f}, "
+        f"Holm p {record['adjusted_p']:.4f} over {record['items']} items"
+    )
+
+
+def _protocol(record: dict) -> str:
+    sides = {side: {"score": record[side].get("score"), "protocol": record[side].get("protocol")}
+             for side in ("subject", "reference")}
+    return json.dumps({"statement": record["statement"], "sides": sides, "dataset": record.get("dataset"),
+                       "statistics": record["statistics"]}, default=str)
+
+
+def _claim_record(report: pytest.TestReport) -> dict | None:
+    for name, value in report.user_properties:
+        if name == PROPERTY:
+            return json.loads(value)
+    return None
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    record = _claim_record(report)
+    if record and report.when == "call" and hasattr(report, "wasxfail") and record.get("verdict") == "inconclusive":
+        return "inconclusive", "?", "INCONCLUSIVE"
+    return None
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    record = _claim_record(report)
+    if record and report.when == "call":
+        _records.append(record)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _records:
+        return
+    terminalreporter.section("claims")
+    terminalreporter.write_line(f"{'claim':<17}{'comparison':<40}{'effect':>8} {'95% interval':<18}{'Holm p':>7}  verdict")
+    for r in sorted(_records, key=lambda r: (r["claim"], r["comparison"])):
+        mark = "" if r["verdict"] == r["expected"] else f" (expected {r['expected']})"
+        terminalreporter.write_line(
+            f"{r['claim']:<17}{r['comparison'][:39]:<40}{r['effect']:>+8.3f} [{r['low']:+.3f}, {r['high']:+.3f}] "
+            f"{r['adjusted_p']:>7.4f}  {r['verdict']}{mark}"
+        )
+    scale = {}
+    for r in _records:
+        for side in ("subject", "reference"):
+            s = r[side]
+            if s["family"] == "llm" and "score" in s:
+                key = r["metric"] + "".join(f"[{v}]" for v in r["params"].values())
+                scale.setdefault(key, {})[s["name"]] = (s["parameters"], s["score"])
+    if scale:
+        terminalreporter.section("scale: metric vs LLM size")
+        for key, models in sorted(scale.items()):
+            row = "  ".join(f"{n} ({(p or 0) / 1e6:,.0f}M) {v:.4f}" for n, (p, v) in sorted(models.items(), key=lambda kv: kv[1][0] or 0))
+            terminalreporter.write_line(f"{key:<38}{row}")

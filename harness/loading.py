@@ -1,0 +1,24 @@
+"""Each embedder's model loaded at most once per process, and released when no longer needed."""
+
+from __future__ import annotations
+
+import gc
+
+from embedders import Embedder, EmbedderEntry
+
+_loaded: dict[str, Embedder] = {}
+
+
+def load_embedder(entry: EmbedderEntry) -> Embedder:
+    if entry.name not in _loaded:
+        _loaded[entry.name] = entry.load()
+    return _loaded[entry.name]
+
+
+def release_embedder(entry: EmbedderEntry) -> None:
+    embedder = _loaded.pop(entry.name, None)
+    close = getattr(embedder, "close", None)
+    if callable(close):
+        close()
+    del embedder
+    gc.collect()
