@@ -149,16 +149,19 @@ def judge(request: pytest.FixtureRequest, expectations: list[Expectation]) -> Ca
 @pytest.hookimpl
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     # runs on the xdist controller too, which is where the summary is written
+    global _ran_evals
+    _ran_evals = _ran_evals or report.nodeid.startswith("evals/")
     if report.when == "call":
         _records.extend(records_of(report))
 
 
 _records: list[dict[str, object]] = []
+_ran_evals = False
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     not_here = config.stash.get(NOT_HERE, [])
-    if not_here:
+    if not_here and _ran_evals:
         terminalreporter.write_line(
             f"embedders not available here, so not run: {', '.join(not_here)} (pytest --list-embedders says how "
             "to get each; name one with --embedder to see its tests skipped with the reason)"
