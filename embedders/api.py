@@ -1,0 +1,250 @@
+"""OpenAI-compatible embeddings endpoints (``POST {base_url}/embeddings``), on the standard library only.
+
+The key comes from the environment at each request and is kept nowhere else: not on the object, not in its
+info or fingerprint, not in messages or logs. Servers that echo the key in an error body get it redacted.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.client
+import json
+import logging
+import os
+import random
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, WordInContext
+from embedders.registry import register_embedder
+
+log = logging.getLogger(__name__)
+
+KEY_VARIABLE = "OPENAI_API_KEY"
+BASE_URL_VARIABLE = "OPENAI_BASE_URL"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+RETRIED_STATUSES = {408, 409, 429, 500, 502, 503, 504}
+BODY_EXCERPT = 300
+
+
+class ApiError(RuntimeError):
+    """The endpoint refused or kept failing; the message never carries the key."""
+
+
+class EmbeddingsApi:
+    """One model behind an OpenAI-compatible endpoint: batched, retried with exponential back-off."""
+
+    def __init__(
+        self,
+        name: str,
+        model: str,
+        *,
+        dimension: int | None,
+        base_url: str | None = None,
+        key_variable: str = KEY_VARIABLE,
+        batch_size: int = 256,
+        max_attempts: int = 6,
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.model = model
+        self.base_url = (base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
+        self.key_variable = key_variable  # the variable's name, never its value
+        self.batch_size = batch_size
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self.timeout = timeout
+        self._sleep = sleep
+        self._dimension = dimension
+        endpoint = urlsplit(self.base_url)
+        # Scheme, host and path only: user:password@ or a query string must not reach records or messages.
+        self._endpoint = f"{endpoint.scheme}://{endpoint.hostname or ''}{f':{endpoint.port}' if endpoint.port else ''}"
+        self._endpoint += endpoint.path
+        self.info = EmbedderInfo(
+            name=name,
+            family=Family.API,
+            parameters=None,
+            dimension=dimension,
+            extraction=Extraction(
+                pooling="service-side; word = the word's text; in-context: whole sentence (no token access)",
+                layer="service output",
+                prompt=None,
+                normalisation="as returned (OpenAI's are unit length)",
+                casing="case-sensitive (text passed as given)",
+                oov="none: sub-word tokenizer",
+            ),
+            # The served weights are whatever that endpoint calls `model` today: named, not pinned.
+            weights=f"api:{self._endpoint} model={model} (not pinned)",
+        )
+
+    def __repr__(self) -> str:
+        return f"EmbeddingsApi({self.info.name!r}, model={self.model!r}, endpoint={self._endpoint!r})"
+
+    # ------------------------------------------------------------ protocol
+
+    def embed_words(self, words: Sequence[str]) -> Embeddings:
+        return self._embed(words)
+
+    def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
+        return self._embed(sentences)
+
+    def embed_in_context(self, items: Sequence[WordInContext]) -> Embeddings:
+        # The service returns one pooled vector per text: the sentence stands for the word.
+        return self._embed([item.sentence for item in items])
+
+    def close(self) -> None:
+        """Nothing is held between requests."""
+
+    # ------------------------------------------------------------ requests
+
+    def _embed(self, texts: Sequence[str]) -> Embeddings:
+        # The API rejects empty strings; they are reported missing instead of failing the whole batch.
+        found = np.fromiter((bool(text.strip()) for text in texts), dtype=bool, count=len(texts))
+        distinct = list(dict.fromkeys(text for text in texts if text.strip()))
+        rows: list[np.ndarray] = []
+        for start in range(0, len(distinct), self.batch_size):
+            rows.extend(self._request(distinct[start : start + self.batch_size]))
+        dimension = len(rows[0]) if rows else (self._dimension or 0)
+        vectors = np.zeros((len(texts), dimension), dtype=np.float32)
+        position = {text: index for index, text in enumerate(distinct)}
+        for row, text in enumerate(texts):
+            if found[row]:
+                vectors[row] = rows[position[text]]
+        return Embeddings(vectors, found)
+
+    def _request(self, batch: list[str]) -> list[np.ndarray]:
+        key = os.environ.get(self.key_variable, "")
+        if not key:
+            raise ApiError(f"{self.info.name}: set {self.key_variable} to use {self._endpoint}")
+        url = f"{self.base_url}/embeddings"
+        shown = f"{self._endpoint}/embeddings"
+        payload = json.dumps({"model": self.model, "input": batch}).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        problem = ""
+        for attempt in range(1, self.max_attempts + 1):
+            retry_after: float | None = None
+            try:
+                request = urllib.request.Request(url, data=payload, headers=headers, method="POST")
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return self._parse(response.read(), len(batch))
+            except urllib.error.HTTPError as error:
+                status = error.code
+                body = _redact(_read_body(error), key)[:BODY_EXCERPT]  # cut after redacting: no key halves
+                if status in (401, 403):
+                    raise ApiError(
+                        f"{self.info.name}: {shown} answered {status} "
+                        f"({'the key was rejected' if status == 401 else 'the key may not use this model'}); "
+                        f"check {self.key_variable} and {BASE_URL_VARIABLE}"
+                    ) from None
+                if status not in RETRIED_STATUSES:
+                    raise ApiError(f"{self.info.name}: {shown} answered {status}: {body}") from None
+                problem = f"HTTP {status}: {body}"
+                retry_after = _retry_after(error.headers.get("Retry-After"))
+            except TimeoutError:
+                problem = f"no answer within {self.timeout:g} s"
+            except urllib.error.URLError as error:
+                reason = error.reason
+                timed_out = isinstance(reason, TimeoutError)
+                problem = f"no answer within {self.timeout:g} s" if timed_out else f"connection failed: {reason}"
+            except (ConnectionError, http.client.HTTPException) as error:
+                problem = f"connection failed: {type(error).__name__}"
+            if attempt == self.max_attempts:
+                break
+            delay = self._delay(attempt, retry_after)
+            log.warning("%s: %s; retry %d/%d in %.2f s", self.info.name, problem, attempt, self.max_attempts - 1, delay)
+            self._sleep(delay)
+        raise ApiError(f"{self.info.name}: {shown} failed {self.max_attempts} times; last: {problem}")
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        backoff = self.base_delay * 2 ** (attempt - 1)
+        return min(backoff * (1 + 0.25 * random.random()), self.max_delay)  # jitter spreads parallel clients
+
+    def _parse(self, raw: bytes, expected: int) -> list[np.ndarray]:
+        try:
+            data = json.loads(raw)["data"]
+            ordered = sorted(data, key=lambda item: item["index"])
+            vectors = [np.asarray(item["embedding"], dtype=np.float32) for item in ordered]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ApiError(f"{self.info.name}: unexpected response ({type(error).__name__}: {error})") from None
+        if [item["index"] for item in ordered] != list(range(expected)):
+            raise ApiError(f"{self.info.name}: asked for {expected} embeddings, got indices of {len(ordered)}")
+        return vectors
+
+
+def _read_body(error: urllib.error.HTTPError) -> str:
+    try:
+        text = error.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    try:
+        message = json.loads(text)["error"]["message"]
+        text = str(message)
+    except (ValueError, KeyError, TypeError):
+        pass
+    return text
+
+
+def _redact(text: str, key: str) -> str:
+    if not key:
+        return text
+    text = text.replace(key, "[key]")
+    # OpenAI's own messages quote a masked key whose visible ends are still parts of it.
+    for size in range(len(key) - 1, 3, -1):
+        for start in (0, len(key) - size):
+            text = text.replace(key[start : start + size], "[key]")
+    return text
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:  # the other form the header may take: an HTTP date
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (ValueError, TypeError):
+        return None
+
+
+def key_problem() -> str | None:
+    if os.environ.get(KEY_VARIABLE):
+        return None
+    return f"set {KEY_VARIABLE} (and {BASE_URL_VARIABLE} for another OpenAI-compatible server)"
+
+
+OPENAI_MODELS = {
+    "openai-ada-002": ("text-embedding-ada-002", 1536, "OpenAI text-embedding-ada-002, the paper's ADA"),
+    "openai-3-small": ("text-embedding-3-small", 1536, "OpenAI text-embedding-3-small"),
+    "openai-3-large": ("text-embedding-3-large", 3072, "OpenAI text-embedding-3-large"),
+}
+
+
+def _opener(name: str, model: str, dimension: int) -> Callable[[], EmbeddingsApi]:
+    def open_api() -> EmbeddingsApi:
+        return EmbeddingsApi(name, model, dimension=dimension)
+
+    return open_api
+
+
+for _name, (_model, _dimension, _summary) in OPENAI_MODELS.items():
+    register_embedder(
+        _name,
+        family=Family.API,
+        parameters=None,
+        dimension=_dimension,
+        summary=f"{_summary} (paid API; needs {KEY_VARIABLE})",
+        how_to_get=f"set {KEY_VARIABLE}",
+        check=key_problem,
+    )(_opener(_name, _model, _dimension))
