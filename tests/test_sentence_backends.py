@@ -252,20 +252,3 @@ def test_mpnet_parts_found_in_installed_distributions() -> None:
     except Exception as error:
         pytest.skip(f"mpnet parts not installed: {error}")
     assert [part.name for part in parts] == [f"all-mpnet-base-v2.zip.00{number}" for number in range(1, 6)]
-
-
-def test_digest_is_computed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("EMBEDDING_CLAIMS_CACHE", str(tmp_path / "cache"))
-    weights = tmp_path / "model.safetensors"
-    weights.write_bytes(b"weights")
-    calls = []
-    monkeypatch.setattr(sentence, "sha256_file", lambda path: calls.append(path) or "d1")
-    monkeypatch.setattr(sentence, "_DIGESTS", {})
-    assert sentence.file_digest(weights) == "d1"
-    monkeypatch.setattr(sentence, "_DIGESTS", {})  # a new process: only the file in the cache remembers
-    assert sentence.file_digest(weights) == "d1"
-    assert len(calls) == 1
-    weights.write_bytes(b"other weights")
-    os.utime(weights, ns=(1, 1))
-    sentence.file_digest(weights)
-    assert len(calls) == 2
