@@ -22,47 +22,67 @@ class NotApplicable(Exception):
     """The protocol does not apply to this embedder (e.g. open vocabulary for a model with no word list)."""
 
 
+def forbidden_candidates(abc: np.ndarray, canonical: np.ndarray | None) -> np.ndarray:
+    """Per question, every candidate it may not answer with, padded with -1: a, b and c, and (given the
+    case-folded word id of each candidate) every case variant of them, as gensim's evaluator excludes."""
+    if canonical is None or len(np.unique(canonical)) == len(canonical):
+        return abc  # no two candidates share a word id: nothing beyond a, b and c to exclude
+    variants: dict[int, list[int]] = {}
+    for index, word_id in enumerate(canonical.tolist()):
+        variants.setdefault(word_id, []).append(index)
+    rows = [sorted({v for i in question for v in variants[int(canonical[i])]}) for question in abc.tolist()]
+    forbidden = np.full((len(rows), max(map(len, rows))), -1, dtype=np.int64)
+    for row, indices in enumerate(rows):
+        forbidden[row, : len(indices)] = indices
+    return forbidden
+
+
 def solve(
     unit: np.ndarray,
     abc: np.ndarray,
     method: Method,
     canonical: np.ndarray | None = None,
     batch: int = 128,
+    block: int = 8192,
 ) -> np.ndarray:
     """Best candidate row for each question row (a, b, c) of candidate indices, excluding a, b and c.
 
-    ``canonical`` maps each candidate to its case-folded word id; candidates sharing an id with a, b or c
-    are excluded too, as gensim's evaluator does.
+    Scores are computed a block of candidates at a time, small enough to stay in the CPU cache while the
+    running best is updated: about twice as fast as one large matrix per batch of questions.
     """
+    forbidden = forbidden_candidates(abc, canonical)
+    blocks = [np.ascontiguousarray(unit[start : start + block].T) for start in range(0, len(unit), block)]
     predictions = np.empty(len(abc), dtype=np.int64)
-    unit_t = np.ascontiguousarray(unit.T)
-    for start in range(0, len(abc), batch):
-        a, b, c = abc[start : start + batch].T
+    for first in range(0, len(abc), batch):
+        a, b, c = abc[first : first + batch].T
+        banned = forbidden[first : first + batch]
         rows = np.arange(len(a))
         if method == "3cosadd":
             query = np.stack([unit[b], unit[c], -unit[a]]).mean(axis=0)
             query /= np.linalg.norm(query, axis=1, keepdims=True)
-            scores = query @ unit_t
         else:
-            # in place: these are the largest arrays of a run
-            shifted = np.concatenate([unit[a], unit[b], unit[c]]) @ unit_t
-            shifted += 1
-            shifted *= 0.5
-            sim_a, scores, sim_c = np.split(shifted, 3)
-            scores *= sim_c
-            sim_a += COSMUL_EPSILON
-            scores /= sim_a
-        for excluded in (a, b, c):
-            scores[rows, excluded] = -np.inf
-        best = scores.argmax(axis=1)
-        if canonical is not None:
-            forbidden = canonical[abc[start : start + batch]]
-            clash = (canonical[best][:, None] == forbidden).any(axis=1)
-            while clash.any():
-                scores[rows[clash], best[clash]] = -np.inf
-                best[clash] = scores[clash].argmax(axis=1)
-                clash = (canonical[best][:, None] == forbidden).any(axis=1)
-        predictions[start : start + len(a)] = best
+            query = np.concatenate([unit[a], unit[b], unit[c]])
+        best_score = np.full(len(a), -np.inf, dtype=np.float32)
+        best = np.zeros(len(a), dtype=np.int64)
+        for number, candidates in enumerate(blocks):
+            offset = number * block
+            scores = query @ candidates
+            if method == "3cosmul":
+                scores += 1
+                scores *= 0.5
+                sim_a, scores, sim_c = np.split(scores, 3)
+                scores *= sim_c
+                sim_a += COSMUL_EPSILON
+                scores /= sim_a
+            inside = (banned >= offset) & (banned < offset + candidates.shape[1])
+            question, slot = np.nonzero(inside)
+            scores[question, banned[question, slot] - offset] = -np.inf
+            winner = scores.argmax(axis=1)
+            value = scores[rows, winner]
+            better = value > best_score
+            best_score[better] = value[better]
+            best[better] = winner[better] + offset
+        predictions[first : first + len(a)] = best
     return predictions
 
 
