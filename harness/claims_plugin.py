@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from embedders import EMBEDDERS
+from embedders.cache import write_text_atomically
 from evals.claims.run import ClaimRun
 from evals.claims.spec import CLAIMS_PATH, ComparisonSpec, comparisons, load_claims
 from evals.claims.stats import Verdict
@@ -21,8 +22,17 @@ _records: list[dict] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.getgroup("embedding-claims").addoption(
+    group = parser.getgroup("embedding-claims")
+    group.addoption(
         "--claims", type=Path, default=None, metavar="TOML", help="claims file (default: evals/claims.toml)"
+    )
+    group.addoption(
+        "--claims-json",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write every comparison's record (verdict, effect, interval, both sides' scores, protocols, D1's "
+        "similarity histograms) to FILE as JSON Lines at the end of the session, written atomically",
     )
 
 
@@ -97,10 +107,19 @@ def _detail(record: dict) -> str:
 
 
 def _protocol(record: dict) -> str:
-    sides = {side: {"score": record[side].get("score"), "protocol": record[side].get("protocol")}
-             for side in ("subject", "reference")}
-    return json.dumps({"statement": record["statement"], "sides": sides, "dataset": record.get("dataset"),
-                       "statistics": record["statistics"]}, default=str)
+    sides = {
+        side: {"score": record[side].get("score"), "protocol": record[side].get("protocol")}
+        for side in ("subject", "reference")
+    }
+    return json.dumps(
+        {
+            "statement": record["statement"],
+            "sides": sides,
+            "dataset": record.get("dataset"),
+            "statistics": record["statistics"],
+        },
+        default=str,
+    )
 
 
 def _claim_record(report: pytest.TestReport) -> dict | None:
@@ -123,11 +142,23 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _records.append(record)
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = session.config.getoption("claims_json")
+    if target and _records and not hasattr(session.config, "workerinput"):  # the xdist controller writes it
+        lines = [
+            json.dumps(r, sort_keys=True, default=str)
+            for r in sorted(_records, key=lambda r: (r["claim"], r["comparison"]))
+        ]
+        write_text_atomically(target, "\n".join(lines) + "\n")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not _records:
         return
     terminalreporter.section("claims")
-    terminalreporter.write_line(f"{'claim':<17}{'comparison':<40}{'effect':>8} {'95% interval':<18}{'Holm p':>7}  verdict")
+    terminalreporter.write_line(
+        f"{'claim':<17}{'comparison':<40}{'effect':>8} {'95% interval':<18}{'Holm p':>7}  verdict"
+    )
     for r in sorted(_records, key=lambda r: (r["claim"], r["comparison"])):
         mark = "" if r["verdict"] == r["expected"] else f" (expected {r['expected']})"
         terminalreporter.write_line(
@@ -144,5 +175,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if scale:
         terminalreporter.section("scale: metric vs LLM size")
         for key, models in sorted(scale.items()):
-            row = "  ".join(f"{n} ({(p or 0) / 1e6:,.0f}M) {v:.4f}" for n, (p, v) in sorted(models.items(), key=lambda kv: kv[1][0] or 0))
+            row = "  ".join(
+                f"{n} ({(p or 0) / 1e6:,.0f}M) {v:.4f}"
+                for n, (p, v) in sorted(models.items(), key=lambda kv: kv[1][0] or 0)
+            )
             terminalreporter.write_line(f"{key:<38}{row}")
