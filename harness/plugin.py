@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import json
+import os
 from collections.abc import Callable
 
 import pytest
@@ -11,8 +11,8 @@ import pytest
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, Kind, load, locate, names
-from harness.loading import load_embedder
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
+from harness.loading import load_embedder
 from harness.options import add_options
 from harness.report import attach, records_of, summary_lines
 

@@ -76,8 +76,10 @@ def entry(name: str, family: Family, parameters: int) -> EmbedderEntry:
 
 
 ENTRIES = [
-    entry("glove", Family.STATIC, 20), entry("sbert", Family.SENTENCE_ENCODER, 22),
-    entry("small-llm", Family.LLM, 135), entry("big-llm", Family.LLM, 270),
+    entry("glove", Family.STATIC, 20),
+    entry("sbert", Family.SENTENCE_ENCODER, 22),
+    entry("small-llm", Family.LLM, 135),
+    entry("big-llm", Family.LLM, 270),
 ]
 
 
@@ -97,20 +99,26 @@ def test_comparisons_pair_each_side_and_follow_the_selection() -> None:
     scale = next(c for c in claims if c.id == "S-analogy")
     assert [spec.name for spec in comparisons(scale, ENTRIES, None)] == ["big-llm vs small-llm"]
     d5 = next(c for c in claims if c.id == "D5")
-    assert {spec.name for spec in comparisons(d5, [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22)], None)} == {
-        "sbert-minilm vs glove (anchor small-llm)", "sbert-minilm vs glove (anchor big-llm)"
-    }
+    assert {
+        spec.name for spec in comparisons(d5, [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22)], None)
+    } == {"sbert-minilm vs glove (anchor small-llm)", "sbert-minilm vs glove (anchor big-llm)"}
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ('[[claim]]\nid = "X"\n', "missing"),
-        ('[settings]\nbogus = 1\n', "settings"),
-        ('[[claim]]\nid="X"\nstatement="s"\nsection="s"\nmetric="nope"\nsubject={family="llm"}\n'
-         'reference={family="static"}\ndirection="greater"\nmargin=0\n', "not one of"),
-        ('[[claim]]\nid="X"\nstatement="s"\nsection="s"\nmetric="agreement"\nsubject={family="llm"}\n'
-         'reference={family="static"}\ndirection="sideways"\nmargin=0\n', "direction"),
+        ("[settings]\nbogus = 1\n", "settings"),
+        (
+            '[[claim]]\nid="X"\nstatement="s"\nsection="s"\nmetric="nope"\nsubject={family="llm"}\n'
+            'reference={family="static"}\ndirection="greater"\nmargin=0\n',
+            "not one of",
+        ),
+        (
+            '[[claim]]\nid="X"\nstatement="s"\nsection="s"\nmetric="agreement"\nsubject={family="llm"}\n'
+            'reference={family="static"}\ndirection="sideways"\nmargin=0\n',
+            "direction",
+        ),
     ],
 )
 def test_bad_claims_files_are_named_errors(tmp_path: Path, text: str, message: str) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 from scipy import stats
@@ -139,8 +139,12 @@ def related_vs_random_auc(memo: WordMemo, settings: Settings, relation: str) -> 
         related.info.sha256[:32] + randoms.info.sha256[:32],
         len(values),
     )
-    protocol = {"statistic": "AUC: related pair more similar than a random pair", "relation": relation,
-                "random_pairs": len(randoms.pairs), "seed": settings.seed}
+    protocol = {
+        "statistic": "AUC: related pair more similar than a random pair",
+        "relation": relation,
+        "random_pairs": len(randoms.pairs),
+        "seed": settings.seed,
+    }
     return ItemScores(values, auc, info, protocol, summary)
 
 
@@ -157,14 +161,22 @@ def category_silhouette(memo: WordMemo, settings: Settings) -> ItemScores:
     within = float(similarity[same & off_diagonal].mean())
     between = float(similarity[~same].mean())
     randoms = random_pair_similarity(memo, settings).score
-    summary = {"within_category_cosine": within, "between_category_cosine": between,
-               "within_over_random_pairs": within / randoms if randoms else float("nan")}
-    protocol = {"statistic": "mean silhouette (cosine distance) by gold category", "categories": sorted(set(data.labels))}
+    summary = {
+        "within_category_cosine": within,
+        "between_category_cosine": between,
+        "within_over_random_pairs": within / randoms if randoms else float("nan"),
+    }
+    protocol = {
+        "statistic": "mean silhouette (cosine distance) by gold category",
+        "categories": sorted(set(data.labels)),
+    }
     return ItemScores(per_word[:, None], mean, data.info, protocol, summary)
 
 
 @metric("analogy-accuracy")
-def analogy_accuracy(memo: WordMemo, settings: Settings, dataset: str = "google-analogy", method: str = "3cosadd") -> ItemScores:
+def analogy_accuracy(
+    memo: WordMemo, settings: Settings, dataset: str = "google-analogy", method: str = "3cosadd"
+) -> ItemScores:
     measurement = analogy(memo, load(dataset, locate(dataset, {})), method, "closed")
     sections = {k: v for k, v in measurement.metrics.items() if k.startswith("accuracy[")}
     return ItemScores(measurement.items[:, None], mean, measurement.dataset, measurement.protocol, sections)
@@ -174,6 +186,9 @@ def analogy_accuracy(memo: WordMemo, settings: Settings, dataset: str = "google-
 def agreement(memo: WordMemo, settings: Settings, anchor: WordMemo) -> ItemScores:
     data = human_rated_pairs()
     values = np.column_stack([pair_cosines(memo, data.pairs), pair_cosines(anchor, data.pairs)])
-    protocol = {"statistic": f"Spearman between this embedder's and {anchor.info.name}'s pair cosines",
-                "anchor": anchor.info.name, "anchor_fingerprint": anchor.info.fingerprint}
+    protocol = {
+        "statistic": f"Spearman between this embedder's and {anchor.info.name}'s pair cosines",
+        "anchor": anchor.info.name,
+        "anchor_fingerprint": anchor.info.fingerprint,
+    }
     return ItemScores(values, spearman, data.info, protocol)

@@ -3,8 +3,8 @@ sees them all and each model is loaded once, used for everything it is needed fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.claims.metrics import METRICS, ItemScores, WordMemo
@@ -52,8 +52,14 @@ class Outcome:
         if self.comparison is not None and self.subject is not None:
             c = self.comparison
             record.update(
-                effect=c.effect, low=c.low, high=c.high, p_value=c.p_value, adjusted_p=self.adjusted_p,
-                items=c.items, verdict=str(self.verdict), dataset=self.subject.dataset.as_record(),
+                effect=c.effect,
+                low=c.low,
+                high=c.high,
+                p_value=c.p_value,
+                adjusted_p=self.adjusted_p,
+                items=c.items,
+                verdict=str(self.verdict),
+                dataset=self.subject.dataset.as_record(),
             )
         return record
 
@@ -66,8 +72,13 @@ def _describe(entry: EmbedderEntry, scores: ItemScores | None) -> dict[str, obje
 
 
 class ClaimRun:
-    def __init__(self, settings: Settings, specs: list[ComparisonSpec], load: Callable[[EmbedderEntry], Embedder],
-                 release: Callable[[EmbedderEntry], None]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        specs: list[ComparisonSpec],
+        load: Callable[[EmbedderEntry], Embedder],
+        release: Callable[[EmbedderEntry], None],
+    ) -> None:
         self.settings, self.specs, self._load, self._release = settings, specs, load, release
         self._outcomes: dict[str, Outcome] | None = None
 
@@ -91,8 +102,13 @@ class ClaimRun:
             subject = function(memos[spec.subject.name], self.settings, **params)
             reference = function(memos[spec.reference.name], self.settings, **params)
             comparison = paired_bootstrap(
-                subject.values, reference.values, subject.statistic, sign=spec.claim.sign,
-                margin=spec.claim.margin, resamples=self.settings.resamples, seed=self.settings.seed,
+                subject.values,
+                reference.values,
+                subject.statistic,
+                sign=spec.claim.sign,
+                margin=spec.claim.margin,
+                resamples=self.settings.resamples,
+                seed=self.settings.seed,
                 confidence=self.settings.confidence,
             )
             outcomes[spec.id] = Outcome(spec, comparison, subject=subject, reference=reference)
@@ -126,8 +142,11 @@ def words_needed(settings: Settings) -> list[str]:
     from fixtures.claim_data import google_categories, google_related_pairs, human_rated_pairs, random_wordnet_pairs
 
     words: list[str] = list(load("google-analogy", locate("google-analogy", {})).words)
-    for pairs in (random_wordnet_pairs(settings.random_pairs, settings.seed).pairs, google_related_pairs().pairs,
-                  human_rated_pairs().pairs):
+    for pairs in (
+        random_wordnet_pairs(settings.random_pairs, settings.seed).pairs,
+        google_related_pairs().pairs,
+        human_rated_pairs().pairs,
+    ):
         words.extend(w for pair in pairs for w in pair)
     words.extend(google_categories().words)
     return list(dict.fromkeys(words))

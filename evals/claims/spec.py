@@ -124,8 +124,10 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
                 ExpectedVerdict(e["comparison"], Verdict(e["verdict"]), e["why"]) for e in table.get("expect", [])
             )
         except (KeyError, ValueError) as error:
-            raise ClaimsFileError(f"{where}: [[claim.expect]] needs comparison, verdict (confirmed, refuted, "
-                                  f"inconclusive) and why: {error}") from None
+            raise ClaimsFileError(
+                f"{where}: [[claim.expect]] needs comparison, verdict (confirmed, refuted, "
+                f"inconclusive) and why: {error}"
+            ) from None
         claims.append(
             Claim(
                 id=table["id"],
@@ -154,7 +156,9 @@ def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str
     else:
         pairs = [(s, r) for s in subjects for r in references if s.name != r.name]
     anchors: list[EmbedderEntry | None] = claim.anchor.members(candidates) if claim.anchor else [None]
-    specs = [ComparisonSpec(claim, s, r, a) for s, r in pairs for a in anchors if a is None or a.name not in (s.name, r.name)]
+    specs = [
+        ComparisonSpec(claim, s, r, a) for s, r in pairs for a in anchors if a is None or a.name not in (s.name, r.name)
+    ]
     if selected is not None:
         specs = [spec for spec in specs if {s.name for s in spec.entries} & selected]
     return specs
