@@ -15,6 +15,7 @@ from evals.claims.spec import CLAIMS_PATH, ComparisonSpec, comparisons, load_cla
 from evals.claims.stats import Verdict
 from harness.loading import load_embedder, release_embedder
 from harness.plugin import SELECTED
+from harness.report import records_of
 
 PROPERTY = "claim"
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
@@ -123,10 +124,8 @@ def _protocol(record: dict) -> str:
 
 
 def _claim_record(report: pytest.TestReport) -> dict | None:
-    for name, value in report.user_properties:
-        if name == PROPERTY:
-            return json.loads(value)
-    return None
+    records = records_of(report, PROPERTY)
+    return records[0] if records else None
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:

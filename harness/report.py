@@ -14,8 +14,9 @@ def attach(item_properties: list[tuple[str, object]], record: dict[str, object])
     item_properties.append((PROPERTY, json.dumps(record, sort_keys=True, default=str)))
 
 
-def records_of(report: pytest.TestReport) -> list[dict[str, object]]:
-    return [json.loads(value) for name, value in report.user_properties if name == PROPERTY]
+def records_of(report: pytest.TestReport, prop: str = PROPERTY) -> list[dict]:
+    """The JSON records a test attached under the user property ``prop`` (they cross xdist as strings)."""
+    return [json.loads(value) for name, value in report.user_properties if name == prop]
 
 
 def summary_lines(record: dict) -> list[str]:
