@@ -9,7 +9,7 @@ import pytest
 
 from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
-from fixtures import DATASETS
+from fixtures import DATASETS, DatasetFormatError, load
 
 
 def embedder_specs(value: str) -> list[EmbedderEntry]:
@@ -28,6 +28,10 @@ def dataset_path(value: str) -> tuple[str, Path]:
     path = Path(raw).expanduser()
     if not path.exists():
         raise argparse.ArgumentTypeError(f"--dataset {name}={path}: the path does not exist")
+    try:
+        load(name, path)  # parsing takes milliseconds: a malformed line is a usage error before any model loads
+    except DatasetFormatError as error:
+        raise argparse.ArgumentTypeError(f"--dataset {name}={path}: {error}") from None
     return name, path
 
 

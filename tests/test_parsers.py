@@ -93,17 +93,28 @@ def test_msr_file_and_folder(tmp_path: Path) -> None:
         parse_msr_analogies("msr", folder)
 
 
+def bats_folder(root: Path, rows: str = "sun\tsuns\nmoon\tmoons\n") -> Path:
+    """A complete BATS_3.0 layout: its 40 relation files, each holding ``rows``."""
+    groups = {"I": "1_Inflectional_morphology", "D": "2_Derivational_morphology"}
+    groups |= {"E": "3_Encyclopedic_semantics", "L": "4_Lexicographic_semantics"}
+    for code in [f"{group}{number:02d}" for group in "IDEL" for number in range(1, 11)]:
+        folder = root / "BATS_3.0" / groups[code[0]]
+        folder.mkdir(parents=True, exist_ok=True)
+        write(folder, rows, f"{code} [relation {code}].txt")
+    return root / "BATS_3.0"
+
+
 def test_bats_folder(tmp_path: Path) -> None:
-    relation = tmp_path / "BATS_3.0" / "1_Inflectional_morphology"
-    relation.mkdir(parents=True)
-    write(relation, "cat\tcats\ndog\tdogs\nox\toxen/oxes\n", "I01 [noun - plural_reg].txt")
-    dataset = parse_bats("bats", tmp_path / "BATS_3.0")
-    assert len(dataset.questions) == 6  # every ordered pair of distinct rows
+    root = bats_folder(tmp_path)
+    relation = root / "1_Inflectional_morphology"
+    write(relation, "cat\tcats\ndog\tdogs\nox\toxen/oxes\n", "I01 [relation I01].txt")
+    dataset = parse_bats("bats", root)
+    assert len(dataset.questions) == 6 + 39 * 2  # every ordered pair of distinct rows of each relation
     to_ox = [q for q in dataset.questions if q.c == "ox"]
     assert {q.answers for q in to_ox} == {("oxen", "oxes")}
-    write(relation, "cat\n", "I02 [broken].txt")
-    with pytest.raises(DatasetFormatError, match=r"I02 \[broken\].txt:1:"):
-        parse_bats("bats", tmp_path / "BATS_3.0")
+    write(relation, "cat\n", "I02 [relation I02].txt")
+    with pytest.raises(DatasetFormatError, match=r"I02 \[relation I02\].txt:1:"):
+        parse_bats("bats", root)
 
 
 def test_bats_needs_a_folder(tmp_path: Path) -> None:
