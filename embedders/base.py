@@ -71,10 +71,14 @@ class Embeddings:
 
     vectors: np.ndarray
     found: np.ndarray
+    # rows whose input was longer than the model's context and was cut before embedding (None: none were)
+    truncated: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.found) != len(self.vectors):
             raise ValueError("found mask and vectors differ in length")
+        if self.truncated is not None and len(self.truncated) != len(self.vectors):
+            raise ValueError("truncated mask and vectors differ in length")
 
     @classmethod
     def complete(cls, vectors: np.ndarray) -> Embeddings:

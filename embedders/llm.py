@@ -29,6 +29,14 @@ from embedders.base import (
     WordInContext,
 )
 from embedders.cache import cache_root, cached_sha256
+from embedders.files import (
+    check_config_json,
+    check_gguf,
+    check_shards,
+    check_weight_files,
+    user_weights,
+)
+from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_kind
 from embedders.threads import limit_torch_threads
 
@@ -36,6 +44,7 @@ if TYPE_CHECKING:
     import torch
 
 GGUF_MAGIC = b"GGUF"
+Job = tuple[tuple[int, ...], tuple[int, ...], str, bool]
 # Dequantising multiplies a GGUF's size several times; past this a cached fp32 copy costs more disk than it saves time.
 CONVERT_CACHE_LIMIT = 1 << 30
 # Padded tokens per forward pass. On a 2-core CPU, SmolLM2 on 100 sentences took 9 s at 512, 11 s at 1024 and
@@ -198,33 +207,33 @@ class CausalLMEmbedder:
         self.tokenizer = None
         gc.collect()
 
-    # A job is (token ids, positions of the tokens to pool, "mean" or "last"); jobs may share one sequence.
+    # A job is (token ids, positions of the tokens to pool, "mean" or "last", whether the input was cut to the
+    # model's context); jobs may share one sequence.
 
-    def _job(self, text: str, template: str | None = None) -> tuple[tuple[int, ...], tuple[int, ...], str]:
-        ids, _, special = self._tokenize(template.format(text=text) if template else text)
+    def _job(self, text: str, template: str | None = None) -> Job:
+        ids, _, special, cut = self._tokenize(template.format(text=text) if template else text)
         positions = tuple(i for i, is_special in enumerate(special) if not is_special)
-        return ids, positions if text else (), self.strategy.pooling
+        return ids, positions if text else (), self.strategy.pooling, cut
 
-    def _tokenize(self, text: str) -> tuple[tuple[int, ...], list[tuple[int, int]], list[int]]:
+    def _tokenize(self, text: str) -> tuple[tuple[int, ...], list[tuple[int, int]], list[int], bool]:
+        """Token ids, offsets and special-token mask, cut to the model's context; and whether they were cut."""
         encoded = self.tokenizer(
             text,
             return_offsets_mapping=True,
             return_special_tokens_mask=True,
+            return_overflowing_tokens=False,
             truncation=True,
-            max_length=self._max_tokens,
+            max_length=self._max_tokens + 1,  # one token more than fits tells that the text was cut
         )
-        return tuple(encoded["input_ids"]), encoded["offset_mapping"], encoded["special_tokens_mask"]
+        ids, offsets, special = encoded["input_ids"], encoded["offset_mapping"], encoded["special_tokens_mask"]
+        cut = len(ids) > self._max_tokens
+        if cut:
+            ids, offsets, special = ids[: self._max_tokens], offsets[: self._max_tokens], special[: self._max_tokens]
+        return tuple(ids), offsets, special, cut
 
     def token_positions(self, item: WordInContext) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """The sentence's token ids and the positions of the tokens that overlap the word's character span."""
-        ids, offsets, special = self._tokenize(item.sentence)
-        # Overlap, not containment: a byte-level BPE token carries the space before its word ("Ġcat").
-        positions = tuple(
-            i
-            for i, ((first, last), is_special) in enumerate(zip(offsets, special, strict=True))
-            if not is_special and first < item.end and last > item.start
-        )
-        return ids, positions
+        return self._overlapping(*self._tokenize(item.sentence), item)
 
     def _open(self) -> None:
         if self.model is None:
@@ -242,15 +251,35 @@ class CausalLMEmbedder:
         # The prompt strategies describe a word or a sentence alone; in context their tokens are mean-pooled.
         self._open()
         mode = "mean" if self.strategy.word_prompt else self.strategy.pooling
-        return self._run([(*self.token_positions(item), mode) for item in items])
+        jobs = []
+        for item in items:
+            ids, offsets, special, cut = self._tokenize(item.sentence)
+            jobs.append((*self._overlapping(ids, offsets, special, cut, item), mode, cut))
+        return self._run(jobs)
 
-    def _run(self, jobs: Sequence[tuple[tuple[int, ...], tuple[int, ...], str]]) -> Embeddings:
+    @staticmethod
+    def _overlapping(
+        ids: tuple[int, ...], offsets: list[tuple[int, int]], special: list[int], cut: bool, item: WordInContext
+    ) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        # Overlap, not containment: a byte-level BPE token carries the space before its word ("Ġcat"). A word the
+        # context cut, even in part, gets no positions: it is reported missing, never given a partial vector.
+        positions = tuple(
+            i
+            for i, ((first, last), is_special) in enumerate(zip(offsets, special, strict=True))
+            if not is_special and first < item.end and last > item.start
+        )
+        ends = [last for (_, last), is_special in zip(offsets, special, strict=True) if not is_special]
+        seen_until = max(ends, default=0)
+        return ids, positions if not cut or seen_until >= item.end else ()
+
+    def _run(self, jobs: Sequence[Job]) -> Embeddings:
         import torch
 
         vectors = np.zeros((len(jobs), self._hidden), dtype=np.float32)
         found = np.zeros(len(jobs), dtype=bool)
+        truncated = np.fromiter((job[3] for job in jobs), dtype=bool, count=len(jobs))
         rows_of: dict[tuple[int, ...], list[int]] = {}
-        for row, (ids, positions, _) in enumerate(jobs):
+        for row, (ids, positions, _, _) in enumerate(jobs):
             if positions:
                 rows_of.setdefault(ids, []).append(row)
         # Sorted by length so a batch pads little; results go back by row, which restores the input order.
@@ -262,12 +291,12 @@ class CausalLMEmbedder:
                 for b, ids in enumerate(batch):
                     shift = width - len(ids) if self.padding_side == "left" else 0
                     for row in rows_of[ids]:
-                        _, positions, mode = jobs[row]
+                        _, positions, mode, _ = jobs[row]
                         picked = states[b, [shift + p for p in positions]].float()  # pool in float32 under bf16
                         pooled = picked[-1] if mode == "last" else picked.mean(dim=0)
                         vectors[row] = pooled.cpu().numpy()
                         found[row] = True
-        return Embeddings(vectors, found)
+        return Embeddings(vectors, found, truncated)
 
     def _batches(self, sequences: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
         """Greedy batches of ascending length, each padded to at most the token budget."""
@@ -333,11 +362,19 @@ def load_pretrained(
     weights: str,
     *,
     strategy: Strategy | None = None,
-    trust_remote_code: bool = False,
+    trust_remote_code: bool | None = None,
 ) -> CausalLMEmbedder:
-    """A transformers model folder (or hub id already cached); never downloads, never unpickles freely."""
+    """A transformers model folder (or hub id already cached); never downloads, never unpickles freely.
+
+    The folder's own Python code runs only when the caller or ``--trust-remote-code`` allows it; then the
+    weights' identity says so, which changes the fingerprint.
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if trust_remote_code is None:
+        trust_remote_code = remote_code_allowed()
+    if trust_remote_code:
+        weights += "; remote code trusted"
     options: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
     tokenizer = AutoTokenizer.from_pretrained(folder, **options)
     # weights_only: a .bin checkpoint is a pickle, which must not run code when read.
@@ -622,6 +659,9 @@ def check_llm_path(path: Path) -> None:
             raise ValueError(f"{path} has no config.json; {usage}")
         if not weight_files(path):
             raise ValueError(f"{path} has config.json but no weights (*.safetensors or *.bin); {usage}")
+        check_config_json(path)
+        check_shards(path)
+        check_weight_files(weight_files(path))
         return
     try:
         with open(path, "rb") as handle:
@@ -630,6 +670,7 @@ def check_llm_path(path: Path) -> None:
         raise ValueError(f"{path} cannot be read: {error}") from None
     if head != GGUF_MAGIC:
         raise ValueError(f"{path} is not a GGUF file (its first bytes are {head!r}, not {GGUF_MAGIC!r}); {usage}")
+    check_gguf(path)
 
 
 def folder_weights(folder: Path) -> str:
@@ -645,14 +686,15 @@ def folder_weights(folder: Path) -> str:
 )
 def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:
     name = f"llm:{path}"
-    if path.is_dir():
-        return load_pretrained(name, path, folder_weights(path), strategy=strategy)
-    sha = cached_sha256(path)
-    return load_gguf(
-        name,
-        lambda: path,
-        key=f"{path.stem}-{sha[:16]}",
-        weights=f"{path.name} sha256:{sha}",
-        strategy=strategy,
-        cache=path.stat().st_size <= CONVERT_CACHE_LIMIT,
-    )
+    with user_weights(name, path):
+        if path.is_dir():
+            return load_pretrained(name, path, folder_weights(path), strategy=strategy)
+        sha = cached_sha256(path)
+        return load_gguf(
+            name,
+            lambda: path,
+            key=f"{path.stem}-{sha[:16]}",
+            weights=f"{path.name} sha256:{sha}",
+            strategy=strategy,
+            cache=path.stat().st_size <= CONVERT_CACHE_LIMIT,
+        )

@@ -32,6 +32,8 @@ from embedders.base import (
     WordInContext,
 )
 from embedders.cache import cache_root, cached_sha256
+from embedders.files import check_config_json, check_weight_files, user_weights
+from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_kind
 from embedders.threads import cpu_share
 
@@ -88,11 +90,16 @@ def offline() -> bool:
 
 
 def encode_texts(
-    texts: Sequence[str], encode: Callable[[list[str]], np.ndarray], dimension: int, batch_size: int
+    texts: Sequence[str],
+    encode: Callable[[list[str]], np.ndarray],
+    dimension: int,
+    batch_size: int,
+    too_long: Callable[[list[str]], np.ndarray] | None = None,
 ) -> Embeddings:
     """Encode distinct non-empty texts in length-sorted batches (less padding), then scatter back in order.
 
     An empty or blank text has nothing to embed: it is reported missing rather than given the [CLS]/[SEP] vector.
+    ``too_long`` says which texts exceed the model's context (the model embeds them cut): they are marked truncated.
     """
     vectors = np.zeros((len(texts), dimension), dtype=np.float32)
     found = np.fromiter((bool(text.strip()) for text in texts), dtype=bool, count=len(texts))
@@ -101,10 +108,23 @@ def encode_texts(
     encoded = np.zeros((len(distinct), dimension), dtype=np.float32)
     for start in range(0, len(distinct), batch_size):
         encoded[start : start + batch_size] = encode(distinct[start : start + batch_size])
+    cut = too_long(distinct) if too_long is not None and distinct else np.zeros(len(distinct), dtype=bool)
+    truncated = np.zeros(len(texts), dtype=bool)
     for row, text in enumerate(texts):
         if found[row]:
             vectors[row] = encoded[row_of[text]]
-    return Embeddings(vectors, found)
+            truncated[row] = cut[row_of[text]]
+    return Embeddings(vectors, found, truncated)
+
+
+def longer_than(tokenizer: Any, max_tokens: int) -> Callable[[list[str]], np.ndarray]:
+    """Which texts the tokenizer makes longer than ``max_tokens`` (special tokens included)."""
+
+    def check(texts: list[str]) -> np.ndarray:
+        encoded = tokenizer(texts, truncation=True, max_length=max_tokens + 1)["input_ids"]
+        return np.array([len(ids) > max_tokens for ids in encoded], dtype=bool)
+
+    return check
 
 
 def token_span_means(
@@ -126,6 +146,7 @@ def token_span_means(
     dimension = int(model.config.hidden_size)
     vectors = np.zeros((len(items), dimension), dtype=np.float32)
     found = np.zeros(len(items), dtype=bool)
+    truncated = np.zeros(len(items), dtype=bool)
     order = sorted(range(len(items)), key=lambda row: len(items[row].sentence))
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
@@ -158,10 +179,11 @@ def token_span_means(
                 )
                 seen_until = int(ends[batch_row].max())
                 cut_off = bool(item.sentence[seen_until : item.end].strip())
+                truncated[row] = bool(item.sentence[seen_until:].strip())
                 if item.end > item.start and bool(inside.any()) and not cut_off:
                     vectors[row] = hidden[batch_row][inside].mean(dim=0).float().numpy()
                     found[row] = True
-    return Embeddings(vectors, found)
+    return Embeddings(vectors, found, truncated)
 
 
 def tokenizer_casing(tokenizer: Any) -> str:
@@ -231,11 +253,15 @@ class SentenceTransformerEmbedder:
             raise RuntimeError(f"{self.info.name} was closed")
         return self.model
 
+    def _too_long(self) -> Callable[[list[str]], np.ndarray] | None:
+        limit = getattr(self._loaded(), "max_seq_length", None)
+        return longer_than(self._tokenizer, int(limit)) if self._tokenizer is not None and limit else None
+
     def embed_words(self, words: Sequence[str]) -> Embeddings:
-        return encode_texts(words, self._encode, self._dimension, self.batch_size)
+        return encode_texts(words, self._encode, self._dimension, self.batch_size, self._too_long())
 
     def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
-        return encode_texts(sentences, self._encode, self._dimension, self.batch_size)
+        return encode_texts(sentences, self._encode, self._dimension, self.batch_size, self._too_long())
 
     def embed_in_context(self, items: Sequence[WordInContext]) -> Embeddings:
         if self._transformer is None or self._tokenizer is None:
@@ -261,15 +287,19 @@ def open_sentence_transformer(
     *,
     name: str | None = None,
     weights: str | None = None,
-    trust_remote_code: bool = False,
+    trust_remote_code: bool | None = None,
     local_files_only: bool | None = None,
     batch_size: int = 64,
 ) -> SentenceTransformerEmbedder:
     """Load a sentence-transformers model by hub id or folder, on CPU.
 
-    Remote code stays off unless the caller asks; with HF_HUB_OFFLINE set (or a folder given) nothing is fetched.
+    Remote code stays off unless the caller or ``--trust-remote-code`` allows it (then the weights' identity says
+    so); with HF_HUB_OFFLINE set (or a folder given) nothing is fetched.
     """
     from sentence_transformers import SentenceTransformer
+
+    if trust_remote_code is None:
+        trust_remote_code = remote_code_allowed()
 
     folder = Path(name_or_path).expanduser()
     is_folder = folder.is_dir()
@@ -283,6 +313,8 @@ def open_sentence_transformer(
     model.eval()
     if weights is None:
         weights = folder_weights(folder) if is_folder else hub_weights(str(name_or_path))
+    if trust_remote_code:
+        weights += "; remote code trusted"
     return SentenceTransformerEmbedder(name or str(name_or_path), model, weights, batch_size=batch_size)
 
 
@@ -419,11 +451,19 @@ def check_sbert(path: Path) -> None:
         raise ValueError(f"{path} is not a folder; give a sentence-transformers model folder")
     if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         raise ValueError(f"{path} has neither modules.json nor config.json, so it is no sentence-transformers model")
+    weights = sorted(p for pattern in ("*.safetensors", "pytorch_model.bin") for p in path.rglob(pattern))
+    if not weights:
+        raise ValueError(f"{path} holds no weights (*.safetensors or pytorch_model.bin in it or its module folders)")
+    for config in [path / "config.json", *path.glob("*/config.json")]:
+        if config.is_file():
+            check_config_json(config.parent)
+    check_weight_files(weights)
 
 
 @register_kind("sbert", family=Family.SENTENCE_ENCODER, summary="sentence-transformers model folder", check=check_sbert)
 def open_sbert(path: Path) -> SentenceTransformerEmbedder:
-    return open_sentence_transformer(path, name=f"sbert:{path}")
+    with user_weights(f"sbert:{path}", path):
+        return open_sentence_transformer(path, name=f"sbert:{path}")
 
 
 # ---------------------------------------------------------------- encoders without token access

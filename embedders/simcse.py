@@ -23,8 +23,16 @@ from typing import Any
 import numpy as np
 
 from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, WordInContext
+from embedders.files import check_config_json, check_weight_files, user_weights
 from embedders.registry import register_embedder, register_kind
-from embedders.sentence import encode_texts, folder_weights, hub_weights, token_span_means, tokenizer_casing
+from embedders.sentence import (
+    encode_texts,
+    folder_weights,
+    hub_weights,
+    longer_than,
+    token_span_means,
+    tokenizer_casing,
+)
 
 SENTENCE_MAX_TOKENS = 128  # SimCSE's own encode() truncates here
 CONTEXT_MAX_TOKENS = 512  # a word late in a long sentence must stay reachable
@@ -69,6 +77,10 @@ class SimCSEEmbedder:
         self.supervised = supervised
         self.batch_size = batch_size
         self._dimension = int(model.config.hidden_size)
+        # A checkpoint with fewer positions than these limits would fail on a long input instead of truncating it.
+        positions = int(getattr(model.config, "max_position_embeddings", 0) or CONTEXT_MAX_TOKENS)
+        self._sentence_tokens = min(SENTENCE_MAX_TOKENS, positions)
+        self._context_tokens = min(CONTEXT_MAX_TOKENS, positions)
         self.info = EmbedderInfo(
             name=name,
             family=Family.SENTENCE_ENCODER,
@@ -95,7 +107,7 @@ class SimCSEEmbedder:
         if self.model is None:
             raise RuntimeError(f"{self.info.name} was closed")
         encoded = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=SENTENCE_MAX_TOKENS, return_tensors="pt"
+            texts, padding=True, truncation=True, max_length=self._sentence_tokens, return_tensors="pt"
         )
         with torch.inference_mode():
             output = self.model(**encoded)
@@ -103,16 +115,17 @@ class SimCSEEmbedder:
         return pooled.float().numpy()
 
     def embed_words(self, words: Sequence[str]) -> Embeddings:
-        return encode_texts(words, self._encode, self._dimension, self.batch_size)
+        return self.embed_sentences(words)
 
     def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
-        return encode_texts(sentences, self._encode, self._dimension, self.batch_size)
+        too_long = longer_than(self.tokenizer, self._sentence_tokens)
+        return encode_texts(sentences, self._encode, self._dimension, self.batch_size, too_long)
 
     def embed_in_context(self, items: Sequence[WordInContext]) -> Embeddings:
         if self.model is None:
             raise RuntimeError(f"{self.info.name} was closed")
         return token_span_means(
-            self.model, self.tokenizer, items, batch_size=self.batch_size, max_length=CONTEXT_MAX_TOKENS
+            self.model, self.tokenizer, items, batch_size=self.batch_size, max_length=self._context_tokens
         )
 
     def close(self) -> None:
@@ -191,6 +204,8 @@ def check_simcse_folder(path: Path) -> None:
         raise ValueError(f"{path} has no model.safetensors or pytorch_model.bin")
     if not any((path / name).is_file() for name in TOKENIZER_FILES):
         raise ValueError(f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES)})")
+    check_config_json(path)
+    check_weight_files([path / name for name in ("model.safetensors", "pytorch_model.bin") if (path / name).is_file()])
 
 
 def folder_is_supervised(path: Path) -> bool:
@@ -198,7 +213,8 @@ def folder_is_supervised(path: Path) -> bool:
 
 
 def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
-    return load_simcse(f"{kind}:{path}", path, supervised=supervised, weights=folder_weights(path))
+    with user_weights(f"{kind}:{path}", path):
+        return load_simcse(f"{kind}:{path}", path, supervised=supervised, weights=folder_weights(path))
 
 
 @register_kind(

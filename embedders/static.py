@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import re
 import struct
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from embedders.base import (
     WordInContext,
     sha256_file,
 )
+from embedders.files import EmbedderFileError
 from embedders.registry import register_embedder, register_kind
 
 TOKEN = re.compile(r"\w+(?:'\w+)?")
@@ -122,40 +124,113 @@ def _refuse_pickles(path: Path) -> None:
         )
 
 
-def _first_line(path: Path) -> bytes:
-    with open(path, "rb") as handle:
-        return handle.readline(4096)
+HEAD_BYTES = 1 << 16  # the header checks read this much; a vector line of 300 floats is about 3 KB
+
+
+def _head(path: Path) -> bytes:
+    """The file's first bytes, decompressed for .gz."""
+    try:
+        if path.suffix.lower() == ".gz":
+            with gzip.open(path, "rb") as handle:
+                return handle.read(HEAD_BYTES)
+        with open(path, "rb") as handle:
+            return handle.read(HEAD_BYTES)
+    except (OSError, EOFError) as error:
+        raise ValueError(f"{path} cannot be read ({error})") from None
 
 
 def _is_binary_word2vec(path: Path) -> bool:
     return path.suffix.lower() == ".bin" or path.name.lower().endswith(".bin.gz")
 
 
+def _text_row(line: bytes, dimension: int | None) -> str | None:
+    """What is wrong with ``WORD v1 ... vD`` on this line, or None when it is such a row."""
+    try:
+        fields = line.decode("utf-8").split()
+    except UnicodeDecodeError:
+        return "it is not UTF-8 text"
+    if len(fields) < 2:
+        return f"it has {len(fields)} fields"
+    try:
+        values = [float(value) for value in fields[1:]]
+    except ValueError:
+        return "its values are not all numbers"
+    if dimension is not None and len(values) != dimension:
+        return f"it has {len(values)} values, not {dimension}"
+    return None
+
+
 def check_word2vec(path: Path) -> None:
+    """Header ``COUNT DIM``; then binary records for .bin files and text rows otherwise, as the suffix promises."""
     _refuse_pickles(path)
-    if path.suffix.lower() == ".gz":
-        return  # compressed: the header is checked when gensim opens it
-    header = _first_line(path).split()
-    if len(header) != 2 or not all(part.isdigit() for part in header):
+    header, newline, rest = _head(path).partition(b"\n")
+    fields = header.split()
+    if len(fields) != 2 or not all(part.isdigit() for part in fields):
         raise ValueError(
             f"{path}: line 1 should be the word2vec header 'VOCAB_SIZE DIMENSION'; "
             "for GloVe's header-less text files use glove:PATH"
         )
+    count, dimension = int(fields[0]), int(fields[1])
+    if count == 0 or dimension == 0:
+        raise ValueError(f"{path}: line 1 announces {count} vectors of {dimension} dimensions")
+    first = rest.partition(b"\n")[0]
+    problem = _text_row(first, dimension)
+    if _is_binary_word2vec(path):
+        if problem is None:
+            raise ValueError(
+                f"{path}: line 2 is a text vector, but a .bin file is read as binary word2vec; "
+                "rename it (e.g. to .txt) to read it as text"
+            )
+        needed = len(header) + len(newline) + count * (4 * dimension + 2)  # a word and a space at least
+        size = path.stat().st_size
+        if path.suffix.lower() != ".gz" and size < needed:
+            raise ValueError(
+                f"{path} is truncated: {count} binary vectors of {dimension} floats need at least {needed} bytes, "
+                f"the file has {size}"
+            )
+    elif problem is not None:
+        raise ValueError(
+            f"{path}:2: not a text vector 'WORD' + {dimension} numbers ({problem}); "
+            "a binary word2vec file must be named .bin"
+        )
 
 
 def check_glove(path: Path) -> None:
+    """Every line in the first 64 KB is ``WORD v1 ... vD`` with the same D (the rest is checked as it loads)."""
     _refuse_pickles(path)
-    if path.suffix.lower() == ".gz":
-        return
-    fields = _first_line(path).split()
+    lines = _head(path).split(b"\n")
+    fields = lines[0].split()
     if len(fields) == 2 and all(field.isdigit() for field in fields):
         raise ValueError(f"{path}: line 1 is a word2vec header 'VOCAB_SIZE DIMENSION'; use word2vec:PATH")
-    try:
-        [float(value) for value in fields[1:]]
-    except ValueError:
-        raise ValueError(f"{path}: line 1 is not 'WORD v1 v2 ...' as in GloVe's text files") from None
-    if len(fields) < 2:
+    if _text_row(lines[0], None) is not None:
         raise ValueError(f"{path}: line 1 is not 'WORD v1 v2 ...' as in GloVe's text files")
+    dimension = len(fields) - 1
+    complete = lines[:-1] if len(lines) > 1 else lines  # the last piece may be a line cut by the 64 KB read
+    for number, line in enumerate(complete, start=1):
+        if line.strip() and (problem := _text_row(line, dimension)):
+            raise ValueError(f"{path}:{number}: {problem} (line 1 has {dimension})")
+
+
+def _first_bad_row(path: Path, dimension: int, header: bool) -> str:
+    """Where a text vectors file that gensim refused goes wrong: ``file:line: problem``, found by one scan."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if (number > 1 or not header) and line.strip() and (problem := _text_row(line, dimension)):
+                return f"{path}:{number}: {problem}"
+    return str(path)
+
+
+def _load_text_or_binary(path: Path, *, binary: bool, header: bool) -> KeyedVectors:
+    try:
+        return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=not header)
+    except (ValueError, EOFError, UnicodeDecodeError, OSError) as error:
+        if binary:
+            raise EmbedderFileError(f"{path}: not a readable binary word2vec file ({error})") from None
+        head = _head(path).split(b"\n")
+        dimension = int(head[0].split()[1]) if header else len(head[0].split()) - 1
+        where = _first_bad_row(path, dimension, header)
+        raise EmbedderFileError(f"{where}: gensim could not read it as text vectors ({error})") from None
 
 
 def check_fasttext(path: Path) -> None:
@@ -170,13 +245,13 @@ def check_fasttext(path: Path) -> None:
     "word2vec", family=Family.STATIC, summary="word2vec vectors (.bin binary, otherwise text)", check=check_word2vec
 )
 def open_word2vec(path: Path) -> StaticEmbedder:
-    vectors = KeyedVectors.load_word2vec_format(str(path), binary=_is_binary_word2vec(path))
+    vectors = _load_text_or_binary(path, binary=_is_binary_word2vec(path), header=True)
     return StaticEmbedder(f"word2vec:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
 @register_kind("glove", family=Family.STATIC, summary="GloVe text vectors (no header line)", check=check_glove)
 def open_glove(path: Path) -> StaticEmbedder:
-    vectors = KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=True)
+    vectors = _load_text_or_binary(path, binary=False, header=False)
     return StaticEmbedder(f"glove:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
@@ -184,5 +259,9 @@ def open_glove(path: Path) -> StaticEmbedder:
 def open_fasttext(path: Path) -> StaticEmbedder:
     from gensim.models.fasttext import load_facebook_vectors
 
-    vectors = load_facebook_vectors(str(path))
+    try:
+        vectors = load_facebook_vectors(str(path))
+    except (ValueError, EOFError, UnicodeDecodeError, OSError, struct.error, AssertionError) as error:
+        problem = f"{type(error).__name__}: {error}"
+        raise EmbedderFileError(f"{path}: not a readable fastText .bin model ({problem})") from None
     return StaticEmbedder(f"fasttext:{path}", vectors, f"sha256:{sha256_file(path)}", subwords=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 from embedders import EMBEDDERS
 from embedders.cache import write_text_atomically
 from evals.claims.run import ClaimRun
-from evals.claims.spec import CLAIMS_PATH, ComparisonSpec, comparisons, load_claims
+from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, ComparisonSpec, comparisons, load_claims
 from evals.claims.stats import Verdict
 from harness.loading import load_embedder, release_embedder
 from harness.plugin import SELECTED
@@ -22,10 +23,20 @@ SPECS = pytest.StashKey[list[ComparisonSpec]]()
 _records: list[dict] = []
 
 
+def claims_file(value: str) -> Path:
+    """Read at parse time, so a missing or malformed file is a usage error naming it."""
+    path = Path(value).expanduser()
+    try:
+        load_claims(path)
+    except ClaimsFileError as error:
+        raise argparse.ArgumentTypeError(f"--claims {value}: {error}") from None
+    return path
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("embedding-claims")
     group.addoption(
-        "--claims", type=Path, default=None, metavar="TOML", help="claims file (default: evals/claims.toml)"
+        "--claims", type=claims_file, default=None, metavar="TOML", help="claims file (default: evals/claims.toml)"
     )
     group.addoption(
         "--claims-json",

@@ -10,6 +10,7 @@ import pytest
 from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
 from fixtures import DATASETS, DatasetFormatError, load
+from harness.expectations import ExpectationsError, load_expectations
 
 
 def embedder_specs(value: str) -> list[EmbedderEntry]:
@@ -43,6 +44,31 @@ def positive_int(value: str) -> int:
     if number <= 0:
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
     return number
+
+
+def device_name(value: str) -> str:
+    """A torch device this machine has; torch is imported only when the option is given."""
+    import torch
+
+    try:
+        device = torch.device(value.strip())
+    except (RuntimeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"--device {value!r}: {error}; e.g. cpu, cuda, cuda:1, mps") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(device.type, False):
+        raise argparse.ArgumentTypeError(f"--device {value!r}: no {device.type} device is available here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise argparse.ArgumentTypeError(f"--device {value!r}: only {torch.cuda.device_count()} CUDA devices here")
+    return str(device)
+
+
+def expectations_file(value: str) -> Path:
+    path = Path(value).expanduser()
+    try:
+        load_expectations(path)
+    except ExpectationsError as error:
+        raise argparse.ArgumentTypeError(f"--expectations {value}: {error}") from None
+    return path
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -90,6 +116,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--device",
+        type=device_name,
         default=None,
         metavar="DEVICE",
         help="torch device for transformer backends, e.g. cpu, cuda, cuda:1, mps (default: cpu); recorded in results",
@@ -101,8 +128,15 @@ def add_options(parser: pytest.Parser) -> None:
         help="weights dtype for LLM backends (default: float32); changes the embedder's fingerprint",
     )
     group.addoption(
+        "--trust-remote-code",
+        action="store_true",
+        default=False,
+        help="let model folders (llm:, sbert: paths) run the Python code they ship (transformers' "
+        "trust_remote_code). Off by default: read that code first. Recorded in the embedder's weights identity.",
+    )
+    group.addoption(
         "--expectations",
-        type=Path,
+        type=expectations_file,
         default=None,
         metavar="TOML",
         help="file of expected outcomes (default: evals/expectations.toml)",

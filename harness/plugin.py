@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
+from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, Kind, load, locate, names
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
@@ -58,6 +59,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for option, variable in (("device", "EMBEDDING_CLAIMS_DEVICE"), ("dtype", "EMBEDDING_CLAIMS_DTYPE")):
         if config.getoption(option):
             os.environ[variable] = config.getoption(option)
+    os.environ[TRUST_REMOTE_CODE_VARIABLE] = "1" if config.getoption("trust_remote_code") else "0"
     chosen = [entry for group in config.getoption("embedder") for entry in group]
     if not chosen:
         # the default session: what runs here; the rest is named once in the summary, not skipped test by test

@@ -16,7 +16,8 @@ def attach(item_properties: list[tuple[str, object]], record: dict[str, object])
 
 def records_of(report: pytest.TestReport, prop: str = PROPERTY) -> list[dict]:
     """The JSON records a test attached under the user property ``prop`` (they cross xdist as strings)."""
-    return [json.loads(value) for name, value in report.user_properties if name == prop]
+    # a CollectReport (a module that failed to import) has no user properties
+    return [json.loads(value) for name, value in getattr(report, "user_properties", ()) if name == prop]
 
 
 def summary_lines(record: dict) -> list[str]:

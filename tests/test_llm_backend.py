@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.numpy import save_file
 
 from embedders import llm
 from embedders.base import EmbedderUnavailable, WordInContext
@@ -162,6 +163,9 @@ def test_llm_kind_checks_paths(tmp_path):
     with pytest.raises(SpecError, match="no weights"):
         resolve(f"llm:{folder}")
     (folder / "model.safetensors").write_bytes(b"")
+    with pytest.raises(SpecError, match="not a safetensors file"):
+        resolve(f"llm:{folder}")
+    save_file({"weight": np.zeros(4, dtype=np.float32)}, folder / "model.safetensors")
     assert resolve(f"llm:{folder}").name == f"llm:{folder}"
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"PK\x03\x04 not a gguf")

@@ -11,7 +11,7 @@ import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
 from embedders import simcse
-from embedders.base import Family, WordInContext
+from embedders.base import EmbedderUnavailable, Family, WordInContext
 from embedders.registry import EMBEDDERS, SpecError, resolve
 
 WORDS = "the a river bank loan money water flows past on sunny day we took out to buy house bigger".split()
@@ -131,7 +131,7 @@ def test_in_context_locates_each_occurrence(checkpoints: tuple[Path, Path, BertM
 def test_supervised_refuses_checkpoint_without_pooler(tmp_path: Path) -> None:
     folder = tmp_path / "no-pooler"
     save_tiny_bert(folder, pooler=False)
-    with pytest.raises(ValueError, match="no trained pooler"):
+    with pytest.raises(EmbedderUnavailable, match="no trained pooler"):
         resolve(f"simcse-sup:{folder}").load()
     assert resolve(f"simcse-unsup:{folder}").load().embed_sentences(["river bank"]).found.all()
 

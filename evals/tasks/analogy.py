@@ -6,8 +6,8 @@ from typing import Literal
 
 import numpy as np
 
-from embedders import Embedder, HasVocabulary
-from evals.tasks.measurement import Measurement, OOVPolicy, usable_unit_vectors
+from embedders import Embedder, Embeddings, HasVocabulary
+from evals.tasks.measurement import Measurement, OOVPolicy, input_counts, usable_unit_vectors
 from fixtures import Analogies
 
 Method = Literal["3cosadd", "3cosmul"]
@@ -43,8 +43,10 @@ def solve(
     method: Method,
     canonical: np.ndarray | None = None,
     batch: int = 128,
+    unusable: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Best candidate row for each question row (a, b, c) of candidate indices, excluding a, b and c.
+    """Best candidate row for each question row (a, b, c) of candidate indices, excluding a, b and c, and the
+    ``unusable`` candidates (missing, zero or NaN vectors: their zero rows would otherwise score 0 and could win).
 
     Questions share few words, so the cosines of their distinct words with a block of candidates are one
     small matrix product; each question's scores are then a sum (3CosAdd: cos b + cos c - cos a) or a ratio
@@ -77,6 +79,8 @@ def solve(
             inside = (banned >= offset) & (banned < offset + cosines.shape[1])
             question, slot = np.nonzero(inside)
             scores[question, banned[question, slot] - offset] = -np.inf
+            if unusable is not None:
+                scores[:, unusable[offset : offset + cosines.shape[1]]] = -np.inf
             winner = scores.argmax(axis=1)
             value = scores[np.arange(len(winner)), winner]
             better = value > best_score[first : first + batch]
@@ -101,7 +105,9 @@ def analogy(
     """
     if vocabulary == "closed":
         words = dataset.words
-        unit, usable = usable_unit_vectors(embedder.embed_words(words))
+        embeddings = embedder.embed_words(words)
+        unit, usable = usable_unit_vectors(embeddings)
+        inputs = input_counts(embeddings)
         position = {word: index for index, word in enumerate(words)}
 
         def index(word: str) -> int:
@@ -115,12 +121,13 @@ def analogy(
             raise NotApplicable(f"{embedder.info.name} has no word list of its own; open vocabulary needs one")
         size = min(open_size, len(embedder.vocabulary()))
         vectors = embedder.vocabulary_vectors(size)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit = (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
+        candidates = Embeddings.complete(vectors)
+        unit, usable = usable_unit_vectors(candidates)
+        inputs = input_counts(candidates)
 
         def index(word: str) -> int:
             row = embedder.index_of(word)
-            return row if row < size else -1
+            return row if 0 <= row < size and usable[row] else -1
 
         canonical = np.fromiter((embedder.index_of(w) for w in embedder.vocabulary()[:size]), np.int64, size)
         size_note = f"open: the model's {size} most frequent words"
@@ -132,7 +139,7 @@ def analogy(
 
     correct = np.zeros(len(abc), dtype=np.float64)
     if covered.any():
-        predicted = solve(unit, abc[covered], method, canonical)
+        predicted = solve(unit, abc[covered], method, canonical, unusable=None if usable.all() else ~usable)
         if canonical is not None:
             predicted = canonical[predicted]
         covered_rows = np.flatnonzero(covered)
@@ -163,6 +170,7 @@ def analogy(
         "candidates": size_note,
         "excluded": "the question words a, b, c",
         "oov_policy": oov,
+        "inputs": inputs,
     }
     variant = f"{vocabulary}/{method}"
     return Measurement("analogy", variant, embedder.info, dataset.info, protocol, metrics, items)

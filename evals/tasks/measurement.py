@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -40,11 +41,40 @@ class Measurement:
         }
 
 
-def usable_unit_vectors(embeddings: Embeddings) -> tuple[np.ndarray, np.ndarray]:
-    """Rows scaled to unit length, and which rows are usable (found, finite and non-zero)."""
+class NonFiniteVectors(RuntimeWarning):
+    """A model returned NaN or infinite values; those inputs are treated as missing, never scored."""
+
+
+def input_counts(embeddings: Embeddings) -> dict[str, int]:
+    """What happened to the inputs: recorded with every measurement, so no problem is silently scored."""
     vectors = np.asarray(embeddings.vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1)
-    usable = embeddings.found & np.isfinite(norms) & (norms > 0)
+    finite = np.isfinite(vectors).all(axis=1)
+    truncated = embeddings.truncated
+    return {
+        "total": len(vectors),
+        "not_embedded": int((~embeddings.found).sum()),
+        "non_finite": int((embeddings.found & ~finite).sum()),
+        "zero": int((embeddings.found & finite & ~vectors.any(axis=1)).sum()),
+        "truncated": int(truncated.sum()) if truncated is not None else 0,
+    }
+
+
+def usable_unit_vectors(embeddings: Embeddings) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit length, and which rows are usable (found, finite and non-zero).
+
+    NaN or infinite rows are unusable, like missing words, and raise a NonFiniteVectors warning.
+    """
+    vectors = np.asarray(embeddings.vectors, dtype=np.float32)
+    finite = np.isfinite(vectors).all(axis=1)
+    if (bad := int((embeddings.found & ~finite).sum())) > 0:
+        warnings.warn(
+            f"{bad} of {len(vectors)} vectors hold NaN or inf values; they are treated as missing",
+            NonFiniteVectors,
+            stacklevel=2,
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.linalg.norm(np.where(finite[:, None], vectors, 0), axis=1)
+    usable = embeddings.found & finite & np.isfinite(norms) & (norms > 0)
     unit = np.zeros_like(vectors)
     unit[usable] = vectors[usable] / norms[usable, None]
     return unit, usable

@@ -1,0 +1,116 @@
+"""Cheap checks of the user's weight files, run when ``--embedder KIND:PATH`` is parsed, before any model loads.
+
+Each reads headers only (a few KB, or a GGUF's metadata) and raises ValueError naming the file and what is wrong,
+so a damaged file is a usage error rather than a traceback from deep inside gensim, safetensors or transformers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+from embedders.base import EmbedderUnavailable
+
+SAFETENSORS_HEADER_LIMIT = 100 << 20  # the format caps its JSON header at 100 MB
+TRUST_REMOTE_CODE_VARIABLE = "EMBEDDING_CLAIMS_TRUST_REMOTE_CODE"
+
+
+class EmbedderFileError(EmbedderUnavailable):
+    """The user's weights passed the header checks but failed to load; the message names the file and why."""
+
+
+def trust_remote_code() -> bool:
+    """Only ``--trust-remote-code`` (which sets this variable) lets a model folder run its own Python code."""
+    return os.environ.get(TRUST_REMOTE_CODE_VARIABLE, "") == "1"
+
+
+def check_config_json(folder: Path) -> None:
+    config = folder / "config.json"
+    try:
+        document = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{config} is not valid JSON ({error})") from None
+    if not isinstance(document, dict):
+        raise ValueError(f"{config} holds a JSON {type(document).__name__}, not an object")
+
+
+def check_safetensors(path: Path) -> None:
+    """The 8-byte length, the JSON header, and every tensor's data inside the file (a cut copy fails here)."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        length = int.from_bytes(head, "little") if len(head) == 8 else -1
+        if length < 2 or length > min(SAFETENSORS_HEADER_LIMIT, size - 8):
+            raise ValueError(f"{path} is not a safetensors file ({size} bytes; truncated, empty or another format)")
+        raw = handle.read(length)
+    try:
+        header = json.loads(raw)
+        ends = [int(entry["data_offsets"][1]) for name, entry in header.items() if name != "__metadata__"]
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        raise ValueError(f"{path} has a damaged safetensors header ({type(error).__name__})") from None
+    needed = 8 + length + max(ends, default=0)
+    if needed > size:
+        raise ValueError(f"{path} is truncated: its header describes {needed} bytes, the file has {size}")
+
+
+def check_weight_files(files: list[Path]) -> None:
+    for file in files:
+        if file.suffix == ".safetensors":
+            check_safetensors(file)
+        elif file.stat().st_size == 0:
+            raise ValueError(f"{file} is empty")
+
+
+def check_shards(folder: Path) -> None:
+    """Every shard named by a ``*.index.json`` is there (an interrupted download leaves some out)."""
+    for index in folder.glob("*.index.json"):
+        try:
+            shards = set(json.loads(index.read_text(encoding="utf-8")).get("weight_map", {}).values())
+        except (OSError, UnicodeDecodeError, ValueError, AttributeError) as error:
+            raise ValueError(f"{index} is not a valid shard index ({error})") from None
+        missing = sorted(shard for shard in shards if not (folder / shard).is_file())
+        if missing:
+            raise ValueError(f"{index} names shards that are missing: {', '.join(missing)}")
+
+
+def check_gguf(path: Path) -> None:
+    """Parse the GGUF metadata and tensor table; every tensor's bytes must lie inside the file."""
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(path)
+        end = max((tensor.data_offset + int(tensor.n_bytes) for tensor in reader.tensors), default=0)
+        architecture = reader.fields["general.architecture"].contents()
+    except Exception as error:  # any failure to parse is the same finding: the file is damaged
+        raise ValueError(f"{path} is not a complete GGUF file (truncated or damaged: {error})") from None
+    if not reader.tensors or end > path.stat().st_size:
+        raise ValueError(f"{path} is a truncated GGUF file (its tensors need {end} bytes)")
+    try:
+        from transformers.modeling_gguf_pytorch_utils import GGUF_SUPPORTED_ARCHITECTURES
+    except ImportError:
+        return
+    if architecture not in GGUF_SUPPORTED_ARCHITECTURES:
+        raise ValueError(
+            f"{path}: GGUF architecture {architecture!r} cannot be loaded by this transformers "
+            f"(supported: {', '.join(sorted(GGUF_SUPPORTED_ARCHITECTURES))})"
+        )
+
+
+@contextlib.contextmanager
+def user_weights(spec: str, path: Path) -> Iterator[None]:
+    """Turn a library's failure to read the user's folder into a skip reason naming it (and the way out)."""
+    try:
+        yield
+    except (OSError, ValueError, pickle.UnpicklingError, EOFError) as error:
+        message = " ".join(str(error).split())[:600]
+        hint = ""
+        if "trust_remote_code" in message:
+            hint = "; it ships its own Python code, which runs only with --trust-remote-code (read it first)"
+        elif isinstance(error, pickle.UnpicklingError) or "weights_only" in message:
+            hint = "; a pickled checkpoint holding more than tensors is never loaded (convert it to safetensors)"
+        problem = f"{type(error).__name__}: {message}"
+        raise EmbedderFileError(f"{spec}: {path} could not be loaded ({problem}){hint}") from None
