@@ -113,6 +113,8 @@ class EmbeddingsApi:
         for start in range(0, len(distinct), self.batch_size):
             rows.extend(self._request(distinct[start : start + self.batch_size]))
         dimension = len(rows[0]) if rows else (self._dimension or 0)
+        if any(len(row) != dimension for row in rows):  # batches answered with different sizes
+            raise ApiError(f"{self.info.name}: the endpoint returned embeddings of different lengths")
         vectors = np.zeros((len(texts), dimension), dtype=np.float32)
         position = {text: index for index, text in enumerate(distinct)}
         for row, text in enumerate(texts):
@@ -174,10 +176,14 @@ class EmbeddingsApi:
             data = json.loads(raw)["data"]
             ordered = sorted(data, key=lambda item: item["index"])
             vectors = [np.asarray(item["embedding"], dtype=np.float32) for item in ordered]
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ApiError(f"{self.info.name}: unexpected response ({type(error).__name__}: {error})") from None
         if [item["index"] for item in ordered] != list(range(expected)):
             raise ApiError(f"{self.info.name}: asked for {expected} embeddings, got indices of {len(ordered)}")
+        lengths = sorted({vector.shape[0] if vector.ndim == 1 else -1 for vector in vectors})
+        if len(lengths) != 1 or lengths[0] < 1:
+            shown = ", ".join("not a list of numbers" if n < 0 else str(n) for n in lengths)
+            raise ApiError(f"{self.info.name}: unexpected response (embedding lengths {shown})")
         return vectors
 
 
