@@ -16,6 +16,8 @@ import pytest
 import torch
 from gensim.models import KeyedVectors
 from gensim.test.utils import datapath
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
 from embedders import EMBEDDERS, SpecError, resolve
@@ -368,3 +370,34 @@ def test_inputs_beyond_an_encoder_context_are_marked_truncated(tmp_path: Path) -
         assert result.truncated.tolist() == [False, True] and result.found.all()
     finally:
         minilm.close()
+
+
+# -- fuzz: arbitrary bytes as the user's vectors file give an embedder, a usage error or a skip reason
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    data=st.one_of(
+        st.binary(max_size=300),
+        st.builds(lambda rows: "\n".join(rows).encode(), st.lists(st.text(" 0123456789.-eanif\t", max_size=20))),
+        st.builds(lambda body: b"3 4\n" + body, st.binary(max_size=200)),
+        st.builds(lambda body: b"GGUF" + body, st.binary(max_size=200)),
+    ),
+    kind=st.sampled_from(["word2vec:{}.bin", "word2vec:{}.txt", "glove:{}.txt", "fasttext:{}.bin", "llm:{}.gguf"]),
+)
+def test_fuzz_vectors_files(tmp_path: Path, data: bytes, kind: str) -> None:
+    spec = kind.format(tmp_path / "vectors")
+    path = write(Path(spec.split(":", 1)[1]), data)
+    try:
+        entry = resolve(spec)
+    except SpecError as error:
+        assert str(error).startswith(f"--embedder {spec}: ")
+        return
+    if kind.startswith("llm"):
+        return  # a GGUF that passes the header check is a real model: loading it is not for a fuzz loop
+    try:
+        embedder = entry.load()
+    except EmbedderUnavailable as error:
+        assert str(path) in str(error)
+    else:
+        assert embedder.embed_words(["x"]).vectors.shape[0] == 1
