@@ -5,6 +5,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import stats
 
 from embedders import EMBEDDERS, Embeddings, Family, WordInContext
 from embedders.threads import limit_torch_threads
@@ -13,6 +17,7 @@ from evals.claims.contextual import (
     contextualization,
     cosines,
     pairwise_auc,
+    pearson,
     sentence_similarity,
     spearman,
     variation_discrimination,
@@ -194,3 +199,15 @@ def test_the_engine_embeds_in_context_and_skips_what_does_not_apply() -> None:
     assert decided.reference.score == pytest.approx(0.0, abs=1e-6)
     assert decided.spec.subject.family is Family.SENTENCE_ENCODER
     assert "not applicable" in run.outcome(specs[1].id).skipped
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(np.float64, st.tuples(st.integers(3, 40), st.just(2)), elements=st.floats(-5, 5).map(lambda x: round(x, 1)))
+)
+def test_correlations_equal_scipys(values: np.ndarray) -> None:
+    if np.ptp(values[:, 0]) == 0 or np.ptp(values[:, 1]) == 0:
+        assert np.isnan(pearson(values)) and np.isnan(spearman(values))
+        return
+    assert pearson(values) == pytest.approx(stats.pearsonr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
+    assert spearman(values) == pytest.approx(stats.spearmanr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
