@@ -1,5 +1,6 @@
 """The contextualized metrics (C1-C3) on cases whose answer is known, with real models where one is needed."""
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -29,6 +30,8 @@ from evals.claims.spec import Claim, Side, comparisons
 from evals.claims.stats import Verdict
 from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
 from fixtures import DatasetInfo, SentencePairs
+from fixtures.anchor_variations import labels_path
+from fixtures.registry import ANCHOR_VARIATIONS_FILE
 from harness.loading import load_embedder, release_embedder
 
 SETTINGS = Settings(resamples=300)
@@ -81,7 +84,7 @@ def test_a_static_embedder_does_not_contextualize(glove) -> None:
     memo = EmbeddingMemo(glove)
     for measure in ("variance", "deviation"):
         scores = contextualization(memo, SETTINGS, measure=measure)
-        assert len(scores.values) == len(anchor_variations().anchors)
+        assert len(scores.values) == len(anchor_variations(SETTINGS).anchors)
         assert np.nanmax(np.abs(scores.values)) < 1e-6
     assert scores.summary["polysemy"]["cross_sense_cosine"] == pytest.approx(1.0, abs=1e-6)
 
@@ -144,7 +147,7 @@ class Oracle:
     """Knows the labels: preserving variants point (almost) where their base does, changing ones elsewhere."""
 
     def __init__(self, reverse: bool = False) -> None:
-        data = anchor_variations()
+        data = anchor_variations(SETTINGS)
         self.info = replace(EMBEDDERS["sbert-minilm"].load().info, name="oracle")
         dimension = 2 * len(data.anchors)
         self.vectors: dict[str, np.ndarray] = {}
@@ -169,7 +172,7 @@ def test_a_perfect_discriminator_scores_one_and_its_reverse_zero() -> None:
 def test_a_real_encoder_discriminates_better_than_chance(minilm) -> None:
     scores = variation_discrimination(EmbeddingMemo(minilm), SETTINGS)
     assert scores.score > 0.6
-    assert set(scores.summary["mean_cosine"]) == set(anchor_variations().labels)
+    assert set(scores.summary["mean_cosine"]) == set(anchor_variations(SETTINGS).labels)
 
 
 # ---------------------------------------------------------------- the engine, end to end
@@ -211,3 +214,12 @@ def test_correlations_equal_scipys(values: np.ndarray) -> None:
         return
     assert pearson(values) == pytest.approx(stats.pearsonr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
     assert spearman(values) == pytest.approx(stats.spearmanr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
+
+
+def test_the_users_copy_of_the_dataset_is_used(tmp_path, glove) -> None:
+    copy = tmp_path / "mine.jsonl"
+    copy.write_text("".join(ANCHOR_VARIATIONS_FILE.read_text().splitlines(keepends=True)[:4]))
+    shutil.copy(labels_path(ANCHOR_VARIATIONS_FILE), labels_path(copy))
+    settings = replace(SETTINGS, datasets=(("anchor-variations", copy),))
+    scores = contextualization(EmbeddingMemo(glove), settings, measure="deviation")
+    assert len(scores.values) == 4 and scores.dataset.path.startswith(str(copy))

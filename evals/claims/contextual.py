@@ -3,7 +3,6 @@ token-level contextualization (C3)."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from itertools import combinations
 
@@ -38,17 +37,16 @@ def spearman(values: np.ndarray) -> float:
 CORRELATIONS = {"pearson": pearson, "spearman": spearman}
 
 
-@functools.cache
-def sentence_pairs(dataset: str) -> SentencePairs:
-    path = locate(dataset, {})
+def sentence_pairs(dataset: str, settings: Settings) -> SentencePairs:
+    path = locate(dataset, dict(settings.datasets))
     if path is None:
         raise NotApplicable(DATASETS[dataset].skip_reason())
-    return load(dataset, path)  # type: ignore[return-value]
+    return load(dataset, path)  # type: ignore[return-value]  # load is cached by (name, path)
 
 
-@functools.cache
-def anchor_variations() -> AnchorVariations:
-    return load("anchor-variations", locate("anchor-variations", {}))  # type: ignore[return-value]
+def anchor_variations(settings: Settings) -> AnchorVariations:
+    """The shipped file, or the user's copy given as --dataset anchor-variations=PATH."""
+    return load("anchor-variations", locate("anchor-variations", dict(settings.datasets)))  # type: ignore[return-value]
 
 
 def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> np.ndarray:
@@ -65,7 +63,7 @@ def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> 
 
 def _sentence_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "lee50", **_: object) -> Inputs:
     try:
-        return {"sentences": sentence_pairs(dataset).sentences}
+        return {"sentences": sentence_pairs(dataset, settings).sentences}
     except NotApplicable:
         return {}
 
@@ -77,7 +75,7 @@ def sentence_similarity(
     """Rows are the dataset's pairs: (cosine, human rating); the score is their correlation."""
     if correlation not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}")
-    data = sentence_pairs(dataset)
+    data = sentence_pairs(dataset, settings)
     values = np.column_stack([cosines(memo, "sentences", *zip(*data.pairs, strict=True)), data.scores])
     usable = values[~np.isnan(values).any(axis=1)]
     r, rho = pearson(usable), spearman(usable)
@@ -94,7 +92,7 @@ def sentence_similarity(
 
 
 def _variation_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
-    return {"sentences": anchor_variations().sentences}
+    return {"sentences": anchor_variations(settings).sentences}
 
 
 def pairwise_auc(preserving: np.ndarray, changing: np.ndarray) -> float:
@@ -110,7 +108,7 @@ def pairwise_auc(preserving: np.ndarray, changing: np.ndarray) -> float:
 def variation_discrimination(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
     """Rows are anchors: how often a meaning-preserving variant of the base sentence is closer to it than a
     meaning-changing one (a per-anchor pairwise ranking AUC; 1 is perfect, 0.5 chance)."""
-    data = anchor_variations()
+    data = anchor_variations(settings)
     tasks = list(data.labels)
     by_task = np.full((len(data.anchors), len(tasks)), np.nan)
     for column, task in enumerate(tasks):
@@ -152,7 +150,7 @@ def _c3_sentences(anchor: Anchor) -> list[str]:
 def _contextual_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
     if not has_token_vectors(info):
         return {}
-    items = [a.in_context(s) for a in anchor_variations().anchors for s in _c3_sentences(a)]
+    items = [a.in_context(s) for a in anchor_variations(settings).anchors for s in _c3_sentences(a)]
     return {"in-context": items, "words": list(dict.fromkeys(item.word for item in items))}
 
 
@@ -210,7 +208,7 @@ def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "v
             f"{info.name} has no token vectors: its word in context is the whole sentence's vector "
             f"({info.extraction.pooling!r}), so token-level contextualization is not defined for it"
         )
-    data = anchor_variations()
+    data = anchor_variations(settings)
     rows = [anchor_contextualization(memo, a) for a in data.anchors]
     values = np.array([[row[measure]] for row in rows])
     polysemous = [row for row, a in zip(rows, data.anchors, strict=True) if a.polysemous]
