@@ -87,6 +87,7 @@ def test_a_static_embedder_does_not_contextualize(glove) -> None:
         assert len(scores.values) == len(anchor_variations(SETTINGS).anchors)
         assert np.nanmax(np.abs(scores.values)) < 1e-6
     assert scores.summary["polysemy"]["cross_sense_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert scores.summary["polysemy"]["moved_more_by_other_sense"] == 0.0
 
 
 def test_a_transformer_encoder_does(minilm) -> None:
