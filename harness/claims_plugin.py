@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def claim_run(pytestconfig: pytest.Config) -> ClaimRun:
     settings, _ = load_claims(_claims_path(pytestconfig))
+    settings = replace(settings, datasets=tuple(pytestconfig.getoption("dataset")))
     return ClaimRun(settings, pytestconfig.stash[SPECS], load_embedder, release_embedder)
 
 

@@ -19,7 +19,7 @@ from harness.report import attach, records_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
-DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES}
+DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES, "sentence_pairs": Kind.SENTENCE_PAIRS}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -109,6 +109,11 @@ def word_pairs(request: pytest.FixtureRequest) -> Dataset:
 
 @pytest.fixture
 def analogies(request: pytest.FixtureRequest) -> Dataset:
+    return _dataset(request)
+
+
+@pytest.fixture
+def sentence_pairs(request: pytest.FixtureRequest) -> Dataset:
     return _dataset(request)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import codecs
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -18,7 +19,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fixtures import DATASETS, DatasetFormatError
-from fixtures.parsers import parse_bats, parse_google_analogies, parse_msr_analogies, parse_word_pairs
+from fixtures.anchor_variations import labels_path, parse_anchor_variations
+from fixtures.parsers import (
+    LEE_DOCUMENTS,
+    LEE_RATINGS,
+    parse_bats,
+    parse_google_analogies,
+    parse_lee,
+    parse_msr_analogies,
+    parse_sick,
+    parse_sts_benchmark,
+    parse_word_pairs,
+)
+from fixtures.registry import ANCHOR_VARIATIONS_FILE
 from tests.test_parsers import bats_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,7 +92,7 @@ def test_bad_file_names_file_and_line(tmp_path: Path, parser: Callable, content:
     assert (caught.value.path, caught.value.line) == (path, line)
 
 
-@pytest.mark.parametrize("parser", [parse_word_pairs, parse_google_analogies, parse_msr_analogies])
+@pytest.mark.parametrize("parser", [parse_word_pairs, parse_google_analogies, parse_msr_analogies, parse_sick])
 def test_folder_where_a_file_is_expected(tmp_path: Path, parser: Callable) -> None:
     folder = tmp_path / "data.txt"
     folder.mkdir()
@@ -199,11 +212,35 @@ def assert_result_or_documented_error(parser: Callable, path: Path) -> None:
 
 def test_every_registered_parser_is_fuzzed() -> None:
     assert {parser.__name__ for parser in PARSERS} == {
+        "parse_anchor_variations",
         "parse_bats",
         "parse_google_analogies",
+        "parse_lee",
         "parse_msr_analogies",
+        "parse_sick",
+        "parse_sts_benchmark",
         "parse_word_pairs",
     }
+
+
+@FUZZ
+@given(data=st.binary(max_size=500), line=st.text(max_size=200))
+def test_fuzz_anchor_variations(tmp_path: Path, data: bytes, line: str) -> None:
+    """Beside the shipped labels file, so the fuzz reaches the rows: arbitrary bytes, then one arbitrary row."""
+    path = tmp_path / "fuzz.v1.jsonl"
+    shutil.copy(labels_path(ANCHOR_VARIATIONS_FILE), labels_path(path))
+    assert_result_or_documented_error(parse_anchor_variations, write(path, data))
+    real = ANCHOR_VARIATIONS_FILE.read_text(encoding="utf-8").splitlines()[0]
+    assert_result_or_documented_error(parse_anchor_variations, write(path, f"{real}\n{line}\n"))
+
+
+@FUZZ
+@given(documents=st.binary(max_size=300), ratings=st.binary(max_size=300))
+def test_fuzz_lee(tmp_path_factory: pytest.TempPathFactory, documents: bytes, ratings: bytes) -> None:
+    folder = tmp_path_factory.mktemp("lee")
+    write(folder / LEE_DOCUMENTS, documents)
+    write(folder / LEE_RATINGS, ratings)
+    assert_result_or_documented_error(parse_lee, folder)
 
 
 @FUZZ
@@ -233,7 +270,9 @@ def test_fuzz_one_bats_relation(tmp_path_factory: pytest.TempPathFactory, data: 
 
 @FUZZ
 @given(text=st.text(max_size=300))
-@pytest.mark.parametrize("parser", [parse_word_pairs, parse_google_analogies, parse_msr_analogies])
+@pytest.mark.parametrize(
+    "parser", [parse_word_pairs, parse_google_analogies, parse_msr_analogies, parse_sick, parse_sts_benchmark]
+)
 def test_fuzz_text(tmp_path: Path, parser: Callable, text: str) -> None:
     """Valid UTF-8 of any characters (unicode spaces, line separators), not only ASCII-ish bytes."""
     assert_result_or_documented_error(parser, write(tmp_path / "data.txt", text.encode()))

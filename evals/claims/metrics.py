@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import stats
 from sklearn.metrics import silhouette_samples
 
-from embedders import Embedder, Embeddings
+from embedders import Embedder, EmbedderInfo, Embeddings
 from evals.claims.settings import Settings
 from evals.claims.stats import Statistic, mean
 from evals.tasks.analogy import analogy
@@ -34,16 +34,21 @@ class ItemScores:
         return self.statistic(rows) if len(rows) > 1 else float("nan")
 
 
-class WordMemo:
-    """Each word embedded once per embedder per session, whichever metrics ask for it."""
+INPUT_KINDS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
+
+
+class EmbeddingMemo:
+    """Each input embedded once per embedder per session, whichever metrics ask for it, by kind: words,
+    sentences and words in context (``WordInContext``). Kept as unit vectors, so cosine-based metrics run
+    after the model is released."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder: Embedder | None = embedder
         self.info = embedder.info
-        self._unit: dict[str, np.ndarray | None] = {}
+        self._unit: dict[str, dict[Hashable, np.ndarray | None]] = {kind: {} for kind in INPUT_KINDS}
 
     def release(self) -> None:
-        """Forget the model; words already embedded stay available."""
+        """Forget the model; inputs already embedded stay available."""
         self.embedder = None
 
     def embed_words(self, words: Sequence[str]) -> Embeddings:
@@ -51,23 +56,29 @@ class WordMemo:
         return Embeddings(*self.unit(words))
 
     def unit(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        missing = list(dict.fromkeys(w for w in words if w not in self._unit))
+        return self.vectors("words", words)
+
+    def vectors(self, kind: str, inputs: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+        """Unit vectors of the inputs (rows) and which are usable, embedding those not seen yet."""
+        memo = self._unit[kind]
+        missing = list(dict.fromkeys(x for x in inputs if x not in memo))
         if missing:
             if self.embedder is None:
-                raise RuntimeError(f"{self.info.name} was released before embedding {missing[:3]}")
-            unit, usable = usable_unit_vectors(self.embedder.embed_words(missing))
-            for word, vector, ok in zip(missing, unit, usable, strict=True):
-                self._unit[word] = vector if ok else None
-        dimension = next(v for v in (*self._unit.values(), np.zeros(1)) if v is not None).shape[0]
-        usable = np.array([self._unit[w] is not None for w in words], dtype=bool)
-        matrix = np.zeros((len(words), dimension), dtype=np.float32)
-        for row, word in enumerate(words):
+                raise RuntimeError(f"{self.info.name} was released before embedding {kind} {missing[:3]}")
+            unit, usable = usable_unit_vectors(getattr(self.embedder, INPUT_KINDS[kind])(missing))
+            for key, vector, ok in zip(missing, unit, usable, strict=True):
+                memo[key] = vector if ok else None
+        stored = (v for table in self._unit.values() for v in table.values() if v is not None)
+        dimension = next(stored, np.zeros(1)).shape[0]
+        usable = np.array([memo[x] is not None for x in inputs], dtype=bool)
+        matrix = np.zeros((len(inputs), dimension), dtype=np.float32)
+        for row, key in enumerate(inputs):
             if usable[row]:
-                matrix[row] = self._unit[word]
+                matrix[row] = memo[key]
         return matrix, usable
 
 
-def pair_cosines(memo: WordMemo, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+def pair_cosines(memo: EmbeddingMemo, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
     """Cosine per pair; NaN where the embedder cannot embed one of the words."""
     left, left_ok = memo.unit([a for a, _ in pairs])
     right, right_ok = memo.unit([b for _, b in pairs])
@@ -102,28 +113,51 @@ def describe(values: np.ndarray) -> dict[str, object]:
     }
 
 
+class NotApplicable(Exception):
+    """The metric is not defined for this embedder; the message says why (the comparison is skipped with it)."""
+
+
 Metric = Callable[..., ItemScores]
+Inputs = dict[str, list]  # input kind (see INPUT_KINDS) -> the inputs a metric will ask the memo for
 METRICS: dict[str, Metric] = {}
+INPUTS: dict[str, Callable[..., Inputs]] = {}
 
 
-def metric(name: str) -> Callable[[Metric], Metric]:
+def metric(name: str, inputs: Callable[..., Inputs]) -> Callable[[Metric], Metric]:
+    """Register a metric with the function that lists what it embeds: ``inputs(settings, info, **params)``,
+    so that every input is embedded while the model is loaded, once, before it is released."""
+
     def register(function: Metric) -> Metric:
         METRICS[name] = function
+        INPUTS[name] = inputs
         return function
 
     return register
 
 
-@metric("random-pair-similarity")
-def random_pair_similarity(memo: WordMemo, settings: Settings) -> ItemScores:
+def decontextualized_words(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
+    """Every word the decontextualized metrics (D1-D5 and their scale views) use, asked for together."""
+    words: list[str] = list(load("google-analogy", locate("google-analogy", {})).words)
+    for pairs in (
+        random_wordnet_pairs(settings.random_pairs, settings.seed).pairs,
+        google_related_pairs().pairs,
+        human_rated_pairs().pairs,
+    ):
+        words.extend(w for pair in pairs for w in pair)
+    words.extend(google_categories().words)
+    return {"words": list(dict.fromkeys(words))}
+
+
+@metric("random-pair-similarity", decontextualized_words)
+def random_pair_similarity(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
     data = random_wordnet_pairs(settings.random_pairs, settings.seed)
     cosines = pair_cosines(memo, data.pairs)
     protocol = {"statistic": "mean cosine over random word pairs", "pairs": len(data.pairs), "seed": settings.seed}
     return ItemScores(cosines[:, None], mean, data.info, protocol, describe(cosines))
 
 
-@metric("related-vs-random-auc")
-def related_vs_random_auc(memo: WordMemo, settings: Settings, relation: str) -> ItemScores:
+@metric("related-vs-random-auc", decontextualized_words)
+def related_vs_random_auc(memo: EmbeddingMemo, settings: Settings, relation: str) -> ItemScores:
     related = google_related_pairs()
     chosen = [p for p, label in zip(related.pairs, related.labels, strict=True) if label == relation]
     randoms = random_wordnet_pairs(settings.random_pairs, settings.seed)
@@ -148,8 +182,8 @@ def related_vs_random_auc(memo: WordMemo, settings: Settings, relation: str) -> 
     return ItemScores(values, auc, info, protocol, summary)
 
 
-@metric("category-silhouette")
-def category_silhouette(memo: WordMemo, settings: Settings) -> ItemScores:
+@metric("category-silhouette", decontextualized_words)
+def category_silhouette(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
     data = google_categories()
     unit, usable = memo.unit(data.words)
     labels = np.array(data.labels)
@@ -173,17 +207,17 @@ def category_silhouette(memo: WordMemo, settings: Settings) -> ItemScores:
     return ItemScores(per_word[:, None], mean, data.info, protocol, summary)
 
 
-@metric("analogy-accuracy")
+@metric("analogy-accuracy", decontextualized_words)
 def analogy_accuracy(
-    memo: WordMemo, settings: Settings, dataset: str = "google-analogy", method: str = "3cosadd"
+    memo: EmbeddingMemo, settings: Settings, dataset: str = "google-analogy", method: str = "3cosadd"
 ) -> ItemScores:
     measurement = analogy(memo, load(dataset, locate(dataset, {})), method, "closed")
     sections = {k: v for k, v in measurement.metrics.items() if k.startswith("accuracy[")}
     return ItemScores(measurement.items[:, None], mean, measurement.dataset, measurement.protocol, sections)
 
 
-@metric("agreement")
-def agreement(memo: WordMemo, settings: Settings, anchor: WordMemo) -> ItemScores:
+@metric("agreement", decontextualized_words)
+def agreement(memo: EmbeddingMemo, settings: Settings, anchor: EmbeddingMemo) -> ItemScores:
     data = human_rated_pairs()
     values = np.column_stack([pair_cosines(memo, data.pairs), pair_cosines(anchor, data.pairs)])
     protocol = {

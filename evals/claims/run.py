@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
-from evals.claims.metrics import METRICS, ItemScores, WordMemo
+from evals.claims.metrics import INPUTS, METRICS, EmbeddingMemo, ItemScores, NotApplicable
 from evals.claims.settings import Settings
 from evals.claims.spec import ComparisonSpec
 from evals.claims.stats import Comparison, Verdict, holm, paired_bootstrap, verdict
@@ -99,8 +99,12 @@ class ClaimRun:
             if spec.anchor is not None:
                 params["anchor"] = memos[spec.anchor.name]
             function = METRICS[spec.claim.metric]
-            subject = function(memos[spec.subject.name], self.settings, **params)
-            reference = function(memos[spec.reference.name], self.settings, **params)
+            try:
+                subject = function(memos[spec.subject.name], self.settings, **params)
+                reference = function(memos[spec.reference.name], self.settings, **params)
+            except NotApplicable as error:
+                outcomes[spec.id] = Outcome(spec, skipped=f"not applicable: {error}")
+                continue
             comparison = paired_bootstrap(
                 subject.values,
                 reference.values,
@@ -119,34 +123,25 @@ class ClaimRun:
             o.verdict = verdict(o.comparison, p, o.spec.claim.margin, self.settings.alpha)  # type: ignore[arg-type]
         return outcomes
 
-    def _embed_everything(self) -> tuple[dict[str, WordMemo], dict[str, str]]:
-        """Load each embedder once, fill its word memo with every word any comparison needs, release it."""
+    def _embed_everything(self) -> tuple[dict[str, EmbeddingMemo], dict[str, str]]:
+        """Load each embedder once, embed every input its comparisons' metrics need, release it."""
         entries = {e.name: e for spec in self.specs for e in spec.entries}
-        memos: dict[str, WordMemo] = {}
+        memos: dict[str, EmbeddingMemo] = {}
         unavailable: dict[str, str] = {}
         for name, entry in entries.items():
             try:
-                memo = WordMemo(self._load(entry))
+                memo = EmbeddingMemo(self._load(entry))
             except EmbedderUnavailable as error:
                 unavailable[name] = str(error)
                 continue
-            memo.unit(words_needed(self.settings))
+            needed: dict[str, list] = {}
+            claims = {s.claim.id: s.claim for s in self.specs if name in {e.name for e in s.entries}}
+            for claim in claims.values():
+                for kind, inputs in INPUTS[claim.metric](self.settings, memo.info, **dict(claim.params)).items():
+                    needed.setdefault(kind, []).extend(inputs)
+            for kind, inputs in needed.items():
+                memo.vectors(kind, list(dict.fromkeys(inputs)))
             memo.release()
             self._release(entry)
             memos[name] = memo
         return memos, unavailable
-
-
-def words_needed(settings: Settings) -> list[str]:
-    from fixtures import load, locate
-    from fixtures.claim_data import google_categories, google_related_pairs, human_rated_pairs, random_wordnet_pairs
-
-    words: list[str] = list(load("google-analogy", locate("google-analogy", {})).words)
-    for pairs in (
-        random_wordnet_pairs(settings.random_pairs, settings.seed).pairs,
-        google_related_pairs().pairs,
-        human_rated_pairs().pairs,
-    ):
-        words.extend(w for pair in pairs for w in pair)
-    words.extend(google_categories().words)
-    return list(dict.fromkeys(words))

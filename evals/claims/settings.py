@@ -1,6 +1,7 @@
 """Session-wide settings of the claims engine, read from [settings] in claims.toml."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -11,3 +12,5 @@ class Settings:
     correction: str = "holm"
     confidence: float = 0.95  # of the reported interval
     random_pairs: int = 1000  # random WordNet word pairs for D1 and D2
+    # the user's --dataset NAME=PATH pairs (set by the plugin, not in claims.toml): where the claims' datasets are read
+    datasets: tuple[tuple[str, Path], ...] = ()

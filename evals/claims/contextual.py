@@ -1,0 +1,237 @@
+"""Per-item scores for the contextualized claims: sentence similarity (C1), variation sensitivity (C2) and
+token-level contextualization (C3)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import combinations
+
+import numpy as np
+from scipy import stats
+
+from embedders import EmbedderInfo, WordInContext
+from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, metric
+from evals.claims.settings import Settings
+from evals.claims.stats import mean
+from fixtures import DATASETS, SentencePairs, load, locate
+from fixtures.anchor_variations import Anchor, AnchorVariations
+
+# The backends' extraction says so when a word in context is the whole sentence's vector (no token access).
+WHOLE_SENTENCE = "in-context: whole sentence"
+
+
+def pearson(values: np.ndarray) -> float:
+    """Pearson's r between column 0 (cosines) and column 1 (human ratings); NaN when either is constant.
+
+    Plain numpy rather than scipy.stats: the bootstrap calls it 4,000 times per comparison."""
+    x, y = values[:, 0] - values[:, 0].mean(), values[:, 1] - values[:, 1].mean()
+    scale = float(np.sqrt((x @ x) * (y @ y)))
+    return float(x @ y) / scale if scale > 0 else float("nan")
+
+
+def spearman(values: np.ndarray) -> float:
+    """Spearman's rho: Pearson's r of the ranks (ties given their mean rank)."""
+    return pearson(stats.rankdata(values, axis=0))
+
+
+CORRELATIONS = {"pearson": pearson, "spearman": spearman}
+
+
+def sentence_pairs(dataset: str, settings: Settings) -> SentencePairs:
+    path = locate(dataset, dict(settings.datasets))
+    if path is None:
+        raise NotApplicable(DATASETS[dataset].skip_reason())
+    return load(dataset, path)  # type: ignore[return-value]  # load is cached by (name, path)
+
+
+def anchor_variations(settings: Settings) -> AnchorVariations:
+    """The shipped file, or the user's copy given as --dataset anchor-variations=PATH."""
+    return load("anchor-variations", locate("anchor-variations", dict(settings.datasets)))  # type: ignore[return-value]
+
+
+def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> np.ndarray:
+    """Cosine per (left, right) row; NaN where either side could not be embedded."""
+    a, a_ok = memo.vectors(kind, left)
+    b, b_ok = memo.vectors(kind, right)
+    result = np.einsum("ij,ij->i", a.astype(np.float64), b.astype(np.float64))
+    result[~(a_ok & b_ok)] = np.nan
+    return result
+
+
+# ---------------------------------------------------------------- C1 sentence similarity
+
+
+def _sentence_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "lee50", **_: object) -> Inputs:
+    try:
+        return {"sentences": sentence_pairs(dataset, settings).sentences}
+    except NotApplicable:
+        return {}
+
+
+@metric("sentence-similarity", _sentence_inputs)
+def sentence_similarity(
+    memo: EmbeddingMemo, settings: Settings, dataset: str = "lee50", correlation: str = "spearman"
+) -> ItemScores:
+    """Rows are the dataset's pairs: (cosine, human rating); the score is their correlation."""
+    if correlation not in CORRELATIONS:
+        raise ValueError(f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}")
+    data = sentence_pairs(dataset, settings)
+    values = np.column_stack([cosines(memo, "sentences", *zip(*data.pairs, strict=True)), data.scores])
+    usable = values[~np.isnan(values).any(axis=1)]
+    r, rho = pearson(usable), spearman(usable)
+    protocol = {
+        "statistic": f"{correlation} correlation of cosine with human ratings, over {dataset}'s pairs",
+        "similarity": "cosine of the embedders' sentence vectors (embed_sentences)",
+        "resampled": "pairs (documents recur across pairs, so the interval is somewhat narrow)",
+    }
+    summary = {"pearson": r, "spearman": rho, "pairs": len(data.pairs), "pairs_scored": len(usable)}
+    return ItemScores(values, CORRELATIONS[correlation], data.info, protocol, summary)
+
+
+# ---------------------------------------------------------------- C2 variation sensitivity
+
+
+def _variation_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
+    return {"sentences": anchor_variations(settings).sentences}
+
+
+def pairwise_auc(preserving: np.ndarray, changing: np.ndarray) -> float:
+    """Fraction of (preserving, changing) pairs where the preserving variant is closer to the base (ties 1/2)."""
+    preserving, changing = preserving[~np.isnan(preserving)], changing[~np.isnan(changing)]
+    if not len(preserving) or not len(changing):
+        return float("nan")
+    difference = preserving[:, None] - changing[None, :]
+    return float(((difference > 0) + 0.5 * (difference == 0)).mean())
+
+
+@metric("variation-discrimination", _variation_inputs)
+def variation_discrimination(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
+    """Rows are anchors: how often a meaning-preserving variant of the base sentence is closer to it than a
+    meaning-changing one (a per-anchor pairwise ranking AUC; 1 is perfect, 0.5 chance)."""
+    data = anchor_variations(settings)
+    tasks = list(data.labels)
+    by_task = np.full((len(data.anchors), len(tasks)), np.nan)
+    for column, task in enumerate(tasks):
+        rows = [i for i, a in enumerate(data.anchors) if task in a.variants]
+        base = [data.anchors[i].base for i in rows]
+        variants = [data.anchors[i].variants[task] for i in rows]
+        by_task[rows, column] = cosines(memo, "sentences", base, variants)
+    preserving = [tasks.index(t) for t in data.tasks(preserving=True)]
+    changing = [tasks.index(t) for t in data.tasks(preserving=False)]
+    per_anchor = np.array([pairwise_auc(row[preserving], row[changing]) for row in by_task])
+    summary = {
+        "mean_cosine": {t: float(np.nanmean(by_task[:, c])) for c, t in enumerate(tasks)},
+        "auc_by_pos": {
+            pos: float(np.nanmean([v for v, a in zip(per_anchor, data.anchors, strict=True) if a.pos == pos]))
+            for pos in sorted({a.pos for a in data.anchors})
+        },
+    }
+    protocol = {
+        "statistic": "mean over anchors of the pairwise ranking AUC: cos(base, preserving) > cos(base, changing)",
+        "preserving": data.tasks(preserving=True),
+        "changing": data.tasks(preserving=False),
+        "similarity": "cosine of the embedders' sentence vectors (embed_sentences)",
+    }
+    return ItemScores(per_anchor[:, None], mean, data.info, protocol, summary)
+
+
+# ---------------------------------------------------------------- C3 token-level contextualization
+
+
+def has_token_vectors(info: EmbedderInfo) -> bool:
+    return WHOLE_SENTENCE not in info.extraction.pooling
+
+
+def _c3_sentences(anchor: Anchor) -> list[str]:
+    polysemy = [anchor.variants["polysemy"]] if "polysemy" in anchor.variants else []
+    return [*anchor.main_sense, *polysemy]
+
+
+def _contextual_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
+    if not has_token_vectors(info):
+        return {}
+    items = [a.in_context(s) for a in anchor_variations(settings).anchors for s in _c3_sentences(a)]
+    return {"in-context": items, "words": list(dict.fromkeys(item.word for item in items))}
+
+
+def _mean_same_form_cosine(unit: np.ndarray, usable: np.ndarray, forms: list[str], pairs) -> float:
+    """Mean cosine over the given index pairs whose surface forms match (case-insensitively) and are usable.
+
+    Only the same surface form is compared, as in Ethayarajh (2019): a static model then scores exactly 1."""
+    values = [
+        float(unit[i].astype(np.float64) @ unit[j])
+        for i, j in pairs
+        if usable[i] and usable[j] and forms[i].lower() == forms[j].lower()
+    ]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def anchor_contextualization(memo: EmbeddingMemo, anchor: Anchor) -> dict[str, float]:
+    """Inter-context variance and contextual deviation of one anchor over its main-sense contexts, and its
+    same-sense and cross-sense (polysemy) similarities."""
+    items: list[WordInContext] = [anchor.in_context(s) for s in _c3_sentences(anchor)]
+    forms = [item.word for item in items]
+    unit, usable = memo.vectors("in-context", items)
+    static, static_ok = memo.vectors("words", forms)
+    main = len(anchor.main_sense)
+    same_sense = _mean_same_form_cosine(unit, usable, forms, combinations(range(main), 2))
+    deviations = [
+        1.0 - float(unit[i].astype(np.float64) @ static[i]) for i in range(main) if usable[i] and static_ok[i]
+    ]
+    result = {
+        "variance": 1.0 - same_sense,
+        "deviation": float(np.mean(deviations)) if deviations else float("nan"),
+        "same_sense_cosine": same_sense,
+        "cross_sense_cosine": float("nan"),
+    }
+    if len(items) > main:
+        result["cross_sense_cosine"] = _mean_same_form_cosine(unit, usable, forms, [(main, i) for i in range(main)])
+    return result
+
+
+MEASURES = {
+    "variance": "1 - mean pairwise cosine of the anchor's in-context vectors across its main-sense contexts",
+    "deviation": "mean of 1 - cosine(in-context vector, context-free vector of the same surface form)",
+}
+
+
+@metric("contextualization", _contextual_inputs)
+def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "variance") -> ItemScores:
+    """Rows are anchors. variance: 1 - mean pairwise cosine of the anchor's own in-context vectors across its
+    main-sense contexts (Ethayarajh 2019's self-similarity, turned around); deviation: mean of 1 - cosine between
+    the in-context vector and the context-free vector of the same surface form (embed_words)."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {sorted(MEASURES)}, got {measure!r}")
+    info = memo.info
+    if not has_token_vectors(info):
+        raise NotApplicable(
+            f"{info.name} has no token vectors: its word in context is the whole sentence's vector "
+            f"({info.extraction.pooling!r}), so token-level contextualization is not defined for it"
+        )
+    data = anchor_variations(settings)
+    rows = [anchor_contextualization(memo, a) for a in data.anchors]
+    values = np.array([[row[measure]] for row in rows])
+    polysemous = [row for row, a in zip(rows, data.anchors, strict=True) if a.polysemous]
+    same = np.array([row["same_sense_cosine"] for row in polysemous])
+    cross = np.array([row["cross_sense_cosine"] for row in polysemous])
+    known = ~(np.isnan(same) | np.isnan(cross))
+    summary = {
+        "variance": float(np.nanmean([row["variance"] for row in rows])),
+        "deviation": float(np.nanmean([row["deviation"] for row in rows])),
+        "polysemy": {
+            "anchors": int(known.sum()),
+            "same_sense_cosine": float(same[known].mean()) if known.any() else float("nan"),
+            "cross_sense_cosine": float(cross[known].mean()) if known.any() else float("nan"),
+            # a margin over float32 rounding, so identical vectors (static models) never count as moved
+            "moved_more_by_other_sense": float((cross[known] < same[known] - 1e-6).mean())
+            if known.any()
+            else float("nan"),
+        },
+    }
+    protocol = {
+        "statistic": f"mean over anchors of the {measure}",
+        "measure": MEASURES[measure],
+        "contexts": "the base sentence and the further main-sense contexts; only same surface forms compared",
+        "in_context": info.extraction.pooling,
+    }
+    return ItemScores(values, mean, data.info, protocol, summary)

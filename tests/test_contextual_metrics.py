@@ -1,0 +1,226 @@
+"""The contextualized metrics (C1-C3) on cases whose answer is known, with real models where one is needed."""
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from scipy import stats
+
+from embedders import EMBEDDERS, Embeddings, Family, WordInContext
+from embedders.threads import limit_torch_threads
+from evals.claims.contextual import (
+    anchor_variations,
+    contextualization,
+    cosines,
+    pairwise_auc,
+    pearson,
+    sentence_similarity,
+    spearman,
+    variation_discrimination,
+)
+from evals.claims.metrics import EmbeddingMemo, NotApplicable
+from evals.claims.run import ClaimRun
+from evals.claims.settings import Settings
+from evals.claims.spec import Claim, Side, comparisons
+from evals.claims.stats import Verdict
+from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
+from fixtures import DatasetInfo, SentencePairs
+from fixtures.anchor_variations import labels_path
+from fixtures.registry import ANCHOR_VARIATIONS_FILE
+from harness.loading import load_embedder, release_embedder
+
+SETTINGS = Settings(resamples=300)
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    limit_torch_threads()  # as the harness does: torch's default threads oversubscribe a shared 2-core machine
+    return EMBEDDERS["sbert-minilm"].load()
+
+
+class Counting:
+    """A real embedder that counts what it is asked to embed, per method."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.info, self.calls = inner, inner.info, {"words": [], "sentences": [], "in-context": []}
+
+    def embed_words(self, words: Sequence[str]) -> Embeddings:
+        self.calls["words"].extend(words)
+        return self.inner.embed_words(words)
+
+    def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
+        self.calls["sentences"].extend(sentences)
+        return self.inner.embed_sentences(sentences)
+
+    def embed_in_context(self, items: Sequence[WordInContext]) -> Embeddings:
+        self.calls["in-context"].extend(items)
+        return self.inner.embed_in_context(items)
+
+
+def test_the_memo_embeds_each_input_once_per_kind_and_nothing_after_release(glove) -> None:
+    counting = Counting(glove)
+    memo = EmbeddingMemo(counting)
+    item = WordInContext("The bank closed.", 4, 8)
+    for _ in range(2):
+        memo.vectors("words", ["bank", "river", "bank"])
+        memo.vectors("sentences", ["The bank closed."])
+        memo.vectors("in-context", [item, item])
+    assert counting.calls == {"words": ["bank", "river"], "sentences": ["The bank closed."], "in-context": [item]}
+    memo.release()
+    assert memo.vectors("words", ["river"])[1].all()
+    with pytest.raises(RuntimeError, match="released"):
+        memo.vectors("sentences", ["Something new."])
+
+
+# ---------------------------------------------------------------- C3
+
+
+def test_a_static_embedder_does_not_contextualize(glove) -> None:
+    memo = EmbeddingMemo(glove)
+    for measure in ("variance", "deviation"):
+        scores = contextualization(memo, SETTINGS, measure=measure)
+        assert len(scores.values) == len(anchor_variations(SETTINGS).anchors)
+        assert np.nanmax(np.abs(scores.values)) < 1e-6
+    assert scores.summary["polysemy"]["cross_sense_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert scores.summary["polysemy"]["moved_more_by_other_sense"] == 0.0
+
+
+def test_a_transformer_encoder_does(minilm) -> None:
+    memo = EmbeddingMemo(minilm)
+    variance = contextualization(memo, SETTINGS, measure="variance")
+    deviation = contextualization(memo, SETTINGS, measure="deviation")
+    assert 0.02 < variance.score < 1 and 0.02 < deviation.score < 1
+    polysemy = variance.summary["polysemy"]
+    assert polysemy["anchors"] >= 15
+    assert -1 <= polysemy["cross_sense_cosine"] <= 1 and 0 <= polysemy["moved_more_by_other_sense"] <= 1
+
+
+def test_whole_sentence_embedders_are_not_applicable() -> None:
+    use = EMBEDDERS["use"].load()
+    with pytest.raises(NotApplicable, match="no token vectors"):
+        contextualization(EmbeddingMemo(use), SETTINGS)
+
+
+# ---------------------------------------------------------------- C1
+
+
+def test_identical_sentences_have_similarity_one(minilm) -> None:
+    memo = EmbeddingMemo(minilm)
+    sentences = ["A man is playing a flute.", "The bank closed early today."]
+    assert cosines(memo, "sentences", sentences, sentences) == pytest.approx([1.0, 1.0], abs=1e-5)
+    pairs = [(s, s) for s in sentences] + [(sentences[0], sentences[1])]
+    data = SentencePairs(DatasetInfo("same", "-", "0", 3), pairs, np.array([5.0, 5.0, 0.0]))
+    measurement = sentence_similarity_task(minilm, data)
+    assert measurement.items[:2] == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert measurement.metrics["pearson"] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_shuffled_ratings_drive_the_correlation_to_zero(minilm) -> None:
+    scores = sentence_similarity(EmbeddingMemo(minilm), SETTINGS, dataset="lee50", correlation="spearman")
+    assert scores.score > 0.4
+    assert {"pearson", "spearman"} <= set(scores.summary)
+    rng = np.random.default_rng(7)
+    shuffled = []
+    for _ in range(20):
+        values = scores.values.copy()
+        values[:, 1] = rng.permutation(values[:, 1])
+        shuffled.append(spearman(values))
+    # 1,225 pairs: a null correlation's standard error is about 0.03
+    assert abs(np.mean(shuffled)) < 0.03 and max(abs(r) for r in shuffled) < 0.12
+
+
+# ---------------------------------------------------------------- C2
+
+
+def test_pairwise_auc() -> None:
+    assert pairwise_auc(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == 1.0
+    assert pairwise_auc(np.array([0.1, 0.2]), np.array([0.9, 0.8])) == 0.0
+    assert pairwise_auc(np.array([0.5]), np.array([0.5])) == 0.5
+    assert np.isnan(pairwise_auc(np.array([np.nan]), np.array([0.5])))
+
+
+class Oracle:
+    """Knows the labels: preserving variants point (almost) where their base does, changing ones elsewhere."""
+
+    def __init__(self, reverse: bool = False) -> None:
+        data = anchor_variations(SETTINGS)
+        self.info = replace(EMBEDDERS["sbert-minilm"].load().info, name="oracle")
+        dimension = 2 * len(data.anchors)
+        self.vectors: dict[str, np.ndarray] = {}
+        for k, anchor in enumerate(data.anchors):
+            here, elsewhere = np.eye(dimension)[2 * k], np.eye(dimension)[2 * k + 1]
+            self.vectors[anchor.base] = here
+            for task, sentence in anchor.variants.items():
+                close = data.labels[task].preserving != reverse
+                self.vectors[sentence] = here + 0.1 * elsewhere if close else 0.1 * here + elsewhere
+
+    def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
+        return Embeddings.complete(np.array([self.vectors[s] for s in sentences], dtype=np.float32))
+
+
+def test_a_perfect_discriminator_scores_one_and_its_reverse_zero() -> None:
+    perfect = variation_discrimination(EmbeddingMemo(Oracle()), SETTINGS)
+    assert perfect.score == 1.0
+    assert perfect.summary["mean_cosine"]["synonym"] > 0.99 > 0.2 > perfect.summary["mean_cosine"]["negation"]
+    assert variation_discrimination(EmbeddingMemo(Oracle(reverse=True)), SETTINGS).score == 0.0
+
+
+def test_a_real_encoder_discriminates_better_than_chance(minilm) -> None:
+    scores = variation_discrimination(EmbeddingMemo(minilm), SETTINGS)
+    assert scores.score > 0.6
+    assert set(scores.summary["mean_cosine"]) == set(anchor_variations(SETTINGS).labels)
+
+
+# ---------------------------------------------------------------- the engine, end to end
+
+
+def claim(subject: str, reference: str) -> Claim:
+    return Claim(
+        id="T3",
+        statement="test",
+        section="test",
+        metric="contextualization",
+        params=(("measure", "variance"),),
+        subject=Side(names=(subject,)),
+        reference=Side(names=(reference,)),
+        direction="greater",
+        margin=0.0,
+    )
+
+
+def test_the_engine_embeds_in_context_and_skips_what_does_not_apply() -> None:
+    entries = [EMBEDDERS[name] for name in ("sbert-minilm", "glove-6b-50d", "use")]
+    specs = [*comparisons(claim("sbert-minilm", "glove-6b-50d"), entries, None)]
+    specs += comparisons(claim("use", "glove-6b-50d"), entries, None)
+    run = ClaimRun(SETTINGS, specs, load_embedder, release_embedder)
+    decided = run.outcome(specs[0].id)
+    assert decided.verdict is Verdict.CONFIRMED  # a contextual encoder against the static floor
+    assert decided.reference.score == pytest.approx(0.0, abs=1e-6)
+    assert decided.spec.subject.family is Family.SENTENCE_ENCODER
+    assert "not applicable" in run.outcome(specs[1].id).skipped
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(np.float64, st.tuples(st.integers(3, 40), st.just(2)), elements=st.floats(-5, 5).map(lambda x: round(x, 1)))
+)
+def test_correlations_equal_scipys(values: np.ndarray) -> None:
+    if np.ptp(values[:, 0]) == 0 or np.ptp(values[:, 1]) == 0:
+        assert np.isnan(pearson(values)) and np.isnan(spearman(values))
+        return
+    assert pearson(values) == pytest.approx(stats.pearsonr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
+    assert spearman(values) == pytest.approx(stats.spearmanr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
+
+
+def test_the_users_copy_of_the_dataset_is_used(tmp_path, glove) -> None:
+    copy = tmp_path / "mine.jsonl"
+    copy.write_text("".join(ANCHOR_VARIATIONS_FILE.read_text().splitlines(keepends=True)[:4]))
+    shutil.copy(labels_path(ANCHOR_VARIATIONS_FILE), labels_path(copy))
+    settings = replace(SETTINGS, datasets=(("anchor-variations", copy),))
+    scores = contextualization(EmbeddingMemo(glove), settings, measure="deviation")
+    assert len(scores.values) == 4 and scores.dataset.path.startswith(str(copy))
