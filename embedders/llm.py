@@ -29,7 +29,7 @@ from embedders.base import (
     WordInContext,
 )
 from embedders.cache import cache_root, cached_sha256
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import path_stamp, register_embedder, register_kind
 from embedders.threads import limit_torch_threads
 
 if TYPE_CHECKING:
@@ -464,6 +464,7 @@ def check_smollm2() -> str | None:
     requires=GGUF_NEEDS,
     how_to_get=f"pip install gguf accelerate; {SMOLLM2_HOW}",
     check=check_smollm2,
+    stamp=lambda: path_stamp(smollm2_path() or Path("missing")) if smollm2_path() else "missing",
 )
 def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     path = smollm2_path()
@@ -605,6 +606,7 @@ def _register_hub(model: HubModel) -> None:
         requires=("torch", "transformers", "huggingface_hub"),
         how_to_get=how_to_get(model),
         check=lambda: check_hub(model),
+        stamp=lambda: str(hub_snapshot(model.repo)),
     )(lambda strategy=None: load_hub(model, strategy))
 
 
