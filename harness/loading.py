@@ -197,12 +197,15 @@ class CachedEmbedder:
     @property
     def info(self) -> EmbedderInfo:
         if self._info is None:
-            store = _state.store
-            if store is not None and _state.mode in ("rw", "ro"):
-                self._info = store.get_info(self.identity)
-            if self._info is None:
-                self._info = self._real().info
+            self._info = self._stored_info()
+        if self._info is None:
+            _hold(self.entry.name)  # another process may be loading it now: wait, then look again
+            self._info = self._stored_info() or self._real().info
         return self._info
+
+    def _stored_info(self) -> EmbedderInfo | None:
+        store = _state.store
+        return store.get_info(self.identity) if store is not None and _state.mode in ("rw", "ro") else None
 
     @property
     def space(self) -> str:
