@@ -217,7 +217,7 @@ def usage_lines(counts: dict[str, Usage]) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     counts = loading.usage()
-    if counts:
+    if counts and _ran_evals:
         terminalreporter.section("embeddings")
         where = "off" if loading.mode() == "off" else f"{loading.mode()} at {loading.folder()}"
         terminalreporter.write_line(f"embedding cache: {where}")
