@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import importlib.util
+import json
 import os
 import sys
 import tempfile
@@ -356,3 +357,44 @@ class CachedStaticEmbedder(CachedEmbedder):
 
     def index_of(self, word: str) -> int:
         return self._real().index_of(word)  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- measurement results
+
+
+def space_of(entry: EmbedderEntry) -> str:
+    """The embedder's cache key space (identity and fingerprint), or why it cannot run here; loads no model when
+    its description is cached."""
+    try:
+        return load_embedder(entry).space  # type: ignore[attr-defined]
+    except EmbedderUnavailable as error:
+        return f"unavailable: {error}"
+
+
+def cached_result(kind: str, key_parts: dict[str, object], compute: Callable[[], object]) -> object:
+    """A JSON-able result kept in the same store as the vectors, under a digest of everything it depends on
+    (the embedders' key spaces, the data, the code and the settings that produced it)."""
+    payload = json.dumps({"kind": kind, **key_parts}, sort_keys=True, default=str)
+    key = hashlib.sha256(payload.encode()).digest()
+    store = _state.store
+    if store is not None and _state.mode in ("rw", "ro"):
+        stored = store.get_result(key)
+        if stored is not None:
+            try:
+                return json.loads(stored)
+            except ValueError:
+                pass
+    result = json.loads(json.dumps(compute(), default=str))  # stored or not, the caller sees the same form
+    if store is not None and _state.mode in ("rw", "refresh"):
+        store.put_result(key, json.dumps(result).encode())
+    return result
+
+
+def source_digest(*roots: Path) -> str:
+    """sha256 over the Python sources and TOML files under ``roots``: results computed by other code never match."""
+    digest = hashlib.sha256()
+    for root in roots:
+        for path in sorted([*root.rglob("*.py"), *root.rglob("*.toml")]):
+            digest.update(f"{path.relative_to(root.parent)}\n".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()

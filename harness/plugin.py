@@ -6,12 +6,14 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
+from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from evals.tasks.measurement import Measurement
-from fixtures import DATASETS, Dataset, Kind, load, locate, names
+from fixtures import DATASETS, Dataset, DatasetInfo, Kind, load, locate, names
 from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.loading import Usage, load_embedder
@@ -138,6 +140,46 @@ def analogies(request: pytest.FixtureRequest) -> Dataset:
     return _dataset(request)
 
 
+TASK_CODE = pytest.StashKey[str]()
+
+
+@pytest.fixture
+def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
+    """Run an evaluator, or take its measurement from the result cache when the same evaluator (same code) already
+    ran on the same embedder (identity and fingerprint), the same dataset (sha256) and the same protocol."""
+    if TASK_CODE not in pytestconfig.stash:
+        root = Path(__file__).resolve().parent.parent
+        pytestconfig.stash[TASK_CODE] = loading.source_digest(root / "evals" / "tasks", root / "fixtures")
+
+    def run(evaluate: Callable[..., Measurement], embedder: Embedder, dataset: Dataset, *args: object) -> Measurement:
+        key = {
+            "evaluator": f"{evaluate.__module__}.{evaluate.__qualname__}",
+            "embedder": getattr(embedder, "space", None) or embedder.info.fingerprint,
+            "dataset": asdict(dataset.info),
+            "protocol": [str(arg) for arg in args],
+            "code": pytestconfig.stash[TASK_CODE],
+        }
+        record = loading.cached_result("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
+        return _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
+
+    return run
+
+
+def _storable(measurement: Measurement) -> dict[str, object]:
+    return {
+        "task": measurement.task,
+        "variant": measurement.variant,
+        "protocol": measurement.protocol,
+        "metrics": measurement.metrics,
+        "items": [None if np.isnan(v) else float(v) for v in np.asarray(measurement.items, dtype=float)],
+    }
+
+
+def _measurement(record: dict, info: EmbedderInfo, dataset: DatasetInfo) -> Measurement:
+    items = np.array([np.nan if v is None else v for v in record["items"]], dtype=float)
+    return Measurement(record["task"], record["variant"], info, dataset, record["protocol"], record["metrics"], items)
+
+
 @pytest.fixture(scope="session")
 def oov_policy(pytestconfig: pytest.Config) -> str:
     return pytestconfig.getoption("oov_policy")
@@ -217,7 +259,7 @@ def usage_lines(counts: dict[str, Usage]) -> list[str]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     counts = loading.usage()
-    if counts and _ran_evals:
+    if _ran_evals:
         terminalreporter.section("embeddings")
         where = "off" if loading.mode() == "off" else f"{loading.mode()} at {loading.folder()}"
         terminalreporter.write_line(f"embedding cache: {where}")
