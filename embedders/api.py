@@ -253,4 +253,5 @@ for _name, (_model, _dimension, _summary) in OPENAI_MODELS.items():
         summary=f"{_summary} (paid API; needs {KEY_VARIABLE})",
         how_to_get=f"set {KEY_VARIABLE}",
         check=key_problem,
+        stamp=lambda: os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
     )(_opener(_name, _model, _dimension))

@@ -37,7 +37,7 @@ from embedders.files import (
     user_weights,
 )
 from embedders.files import trust_remote_code as remote_code_allowed
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import path_stamp, register_embedder, register_kind
 from embedders.threads import limit_torch_threads
 
 if TYPE_CHECKING:
@@ -501,6 +501,7 @@ def check_smollm2() -> str | None:
     requires=GGUF_NEEDS,
     how_to_get=f"pip install gguf accelerate; {SMOLLM2_HOW}",
     check=check_smollm2,
+    stamp=lambda: path_stamp(smollm2_path() or Path("missing")) if smollm2_path() else "missing",
 )
 def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     path = smollm2_path()
@@ -642,6 +643,7 @@ def _register_hub(model: HubModel) -> None:
         requires=("torch", "transformers", "huggingface_hub"),
         how_to_get=how_to_get(model),
         check=lambda: check_hub(model),
+        stamp=lambda: str(hub_snapshot(model.repo)),
     )(lambda strategy=None: load_hub(model, strategy))
 
 

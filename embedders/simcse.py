@@ -171,6 +171,14 @@ def hub_problem(repo_id: str, cache_dir: str | None = None) -> str | None:
     )
 
 
+def hub_stamp(repo_id: str) -> str:
+    """Which snapshot of the checkpoint the local Hugging Face cache holds (its path names the commit)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "config.json")
+    return str(found) if isinstance(found, str) else "not cached"
+
+
 def load_hub_checkpoint(name: str, checkpoint: Checkpoint, cache_dir: str | None = None) -> SimCSEEmbedder:
     return load_simcse(
         name,
@@ -192,6 +200,7 @@ for _name, _checkpoint in CHECKPOINTS.items():
         requires=("transformers", "torch"),
         how_to_get="pip install transformers torch",
         check=partial(hub_problem, _checkpoint.repo_id),
+        stamp=partial(hub_stamp, _checkpoint.repo_id),
     )(partial(load_hub_checkpoint, _name, _checkpoint))
 
 

@@ -10,10 +10,10 @@ from fixtures import Analogies
 @pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("vocabulary", VOCABULARIES)
 def test_analogy(
-    embedder: Embedder, analogies: Analogies, vocabulary, method, oov_policy, open_vocabulary_size, judge
+    embedder: Embedder, analogies: Analogies, vocabulary, method, oov_policy, open_vocabulary_size, measure, judge
 ) -> None:
     try:
-        measurement = analogy(embedder, analogies, method, vocabulary, oov_policy, open_vocabulary_size)
+        measurement = measure(analogy, embedder, analogies, method, vocabulary, oov_policy, open_vocabulary_size)
     except NotApplicable as reason:
         pytest.skip(str(reason))
     judge(measurement)

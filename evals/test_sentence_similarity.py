@@ -5,5 +5,5 @@ from evals.tasks.sentence_similarity import sentence_similarity
 from fixtures import SentencePairs
 
 
-def test_sentence_similarity(embedder: Embedder, sentence_pairs: SentencePairs, judge) -> None:
-    judge(sentence_similarity(embedder, sentence_pairs))
+def test_sentence_similarity(embedder: Embedder, sentence_pairs: SentencePairs, measure, judge) -> None:
+    judge(measure(sentence_similarity, embedder, sentence_pairs))

@@ -5,5 +5,5 @@ from evals.tasks.word_similarity import word_similarity
 from fixtures import WordPairs
 
 
-def test_word_similarity(embedder: Embedder, word_pairs: WordPairs, oov_policy, judge) -> None:
-    judge(word_similarity(embedder, word_pairs, oov=oov_policy))
+def test_word_similarity(embedder: Embedder, word_pairs: WordPairs, oov_policy, measure, judge) -> None:
+    judge(measure(word_similarity, embedder, word_pairs, oov_policy))

@@ -15,7 +15,7 @@ from embedders.cache import write_text_atomically
 from evals.claims.run import ClaimRun
 from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, ComparisonSpec, comparisons, load_claims
 from evals.claims.stats import Verdict
-from harness.loading import load_embedder, release_embedder
+from harness.loading import cached_result, load_embedder, release_embedder, source_digest, space_of
 from harness.plugin import SELECTED
 from harness.report import records_of
 
@@ -90,18 +90,48 @@ def claim_run(pytestconfig: pytest.Config) -> ClaimRun:
     return ClaimRun(settings, pytestconfig.stash[SPECS], load_embedder, release_embedder)
 
 
+@pytest.fixture(scope="session")
+def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str, dict]:
+    """Every comparison's record, from the result cache when nothing it depends on changed: the same comparisons
+    (Holm's correction spans them all), each embedder's cache key space, the claims file and settings, the code of
+    the engine and the data loaders, and the packages the data come from."""
+    specs = claim_run.specs
+    root = Path(__file__).resolve().parent.parent
+    key = {
+        "comparisons": [spec.id for spec in specs],
+        "embedders": {entry.name: space_of(entry) for spec in specs for entry in spec.entries},
+        "claims": _claims_path(pytestconfig).read_text(),
+        "settings": repr(claim_run.settings),
+        "code": source_digest(root / "evals", root / "fixtures"),
+        "packages": [_version(name) for name in ("gensim", "wordnet-lookup", "numpy", "scipy", "scikit-learn")],
+    }
+
+    def compute() -> dict[str, dict]:
+        return {spec.id: claim_run.outcome(spec.id).as_record(claim_run.settings) for spec in specs}
+
+    return cached_result("claims", key, compute)  # type: ignore[return-value]
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return f"{name} not installed"
+
+
 @pytest.fixture
-def judge_claim(request: pytest.FixtureRequest, claim_run: ClaimRun) -> Callable[[ComparisonSpec], None]:
+def judge_claim(request: pytest.FixtureRequest, claim_records: dict[str, dict]) -> Callable[[ComparisonSpec], None]:
     """Pass when the observed verdict is the expected one; refuted-when-confirmed-expected fails;
     an inconclusive result that was not expected is reported as INCONCLUSIVE (neither pass nor fail)."""
 
     def judge(spec: ComparisonSpec) -> None:
-        outcome = claim_run.outcome(spec.id)
-        if outcome.skipped:
-            pytest.skip(outcome.skipped)
-        record = outcome.as_record(claim_run.settings)
+        record = claim_records[spec.id]
+        if record["skipped"]:
+            pytest.skip(record["skipped"])
         request.node.user_properties.append((PROPERTY, json.dumps(record, default=str)))
-        observed, expected = outcome.verdict, Verdict(record["expected"])
+        observed, expected = Verdict(record["verdict"]), Verdict(record["expected"])
         if observed == expected:
             return
         detail = _detail(record)

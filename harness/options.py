@@ -10,6 +10,7 @@ import pytest
 from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
 from fixtures import DATASETS, DatasetFormatError, load
+from harness.embedding_cache import CACHE_VARIABLE, MODES
 from harness.expectations import ExpectationsError, load_expectations
 
 
@@ -141,3 +142,33 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="TOML",
         help="file of expected outcomes (default: evals/expectations.toml)",
     )
+
+    cache = parser.getgroup("embedding-claims cache", "embedding-claims: the on-disk embedding cache")
+    cache.addoption(
+        "--cache",
+        dest="embedding_cache",
+        choices=MODES,
+        default="rw",
+        help="embedding cache: rw reads and writes (default); ro reads, never writes; refresh recomputes every "
+        "input once and overwrites; off neither reads nor writes. Vectors are keyed by the embedder's identity and "
+        "fingerprint (weights, pooling, layer, prompt, normalisation, dtype) and the exact input.",
+    )
+    cache.addoption(
+        "--cache-dir",
+        dest="embedding_cache_dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"folder of the embedding cache (default: ${CACHE_VARIABLE}, else ~/.cache/embedding-claims/embeddings)",
+    )
+
+
+def cache_settings(mode: str, folder: Path | None) -> tuple[str, Path | None]:
+    """The cache options checked together; a contradiction is a usage error naming both."""
+    if mode == "off" and folder is not None:
+        raise pytest.UsageError("--cache=off contradicts --cache-dir: no cache is read or written; drop one of them")
+    if folder is not None:
+        folder = folder.expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise pytest.UsageError(f"--cache-dir {folder}: not a folder")
+    return mode, folder

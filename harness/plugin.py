@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
 
+import numpy as np
 import pytest
 
-from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderUnavailable
+from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.tasks.measurement import Measurement
-from fixtures import DATASETS, Dataset, Kind, load, locate, names
+from fixtures import DATASETS, Dataset, DatasetInfo, Kind, load, locate, names
+from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
-from harness.loading import load_embedder
-from harness.options import add_options
+from harness.loading import Usage, load_embedder
+from harness.options import add_options, cache_settings
 from harness.report import attach, records_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
@@ -66,6 +70,8 @@ def pytest_configure(config: pytest.Config) -> None:
         chosen = [entry for entry in EMBEDDERS.values() if entry.unavailable_reason() is None]
         config.stash[NOT_HERE] = [name for name, entry in EMBEDDERS.items() if entry not in chosen]
     config.stash[SELECTED] = {entry.name: entry for entry in chosen}
+    mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
+    loading.configure(mode, folder)
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
 
 
@@ -83,6 +89,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for fixture, kind in DATASET_FIXTURES.items():
         if fixture in metafunc.fixturenames:
             metafunc.parametrize(fixture, names(kind), indirect=True)
+
+
+def _embedder_of(item: pytest.Item | None) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("embedder") if callspec is not None else None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Each embedder's tests one after another (in the order the embedders first appear; the rest after them), so
+    # a process that keeps one model at a time loads each once. Depends on the items alone: every xdist worker
+    # sorts the same collection into the same order, as xdist requires.
+    first: dict[str, int] = {}
+    for item in items:
+        name = _embedder_of(item)
+        if name is not None:
+            first.setdefault(name, len(first))
+    items.sort(key=lambda item: first.get(_embedder_of(item) or "", len(first)))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
+    yield
+    # Free the model once the next test needs another (or none): held on, it would keep other workers waiting.
+    loading.keep_only(_embedder_of(nextitem))
 
 
 @pytest.fixture
@@ -115,6 +145,46 @@ def analogies(request: pytest.FixtureRequest) -> Dataset:
 @pytest.fixture
 def sentence_pairs(request: pytest.FixtureRequest) -> Dataset:
     return _dataset(request)
+
+
+TASK_CODE = pytest.StashKey[str]()
+
+
+@pytest.fixture
+def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
+    """Run an evaluator, or take its measurement from the result cache when the same evaluator (same code) already
+    ran on the same embedder (identity and fingerprint), the same dataset (sha256) and the same protocol."""
+    if TASK_CODE not in pytestconfig.stash:
+        root = Path(__file__).resolve().parent.parent
+        pytestconfig.stash[TASK_CODE] = loading.source_digest(root / "evals" / "tasks", root / "fixtures")
+
+    def run(evaluate: Callable[..., Measurement], embedder: Embedder, dataset: Dataset, *args: object) -> Measurement:
+        key = {
+            "evaluator": f"{evaluate.__module__}.{evaluate.__qualname__}",
+            "embedder": getattr(embedder, "space", None) or embedder.info.fingerprint,
+            "dataset": asdict(dataset.info),
+            "protocol": [str(arg) for arg in args],
+            "code": pytestconfig.stash[TASK_CODE],
+        }
+        record = loading.cached_result("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
+        return _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
+
+    return run
+
+
+def _storable(measurement: Measurement) -> dict[str, object]:
+    return {
+        "task": measurement.task,
+        "variant": measurement.variant,
+        "protocol": measurement.protocol,
+        "metrics": measurement.metrics,
+        "items": [None if np.isnan(v) else float(v) for v in np.asarray(measurement.items, dtype=float)],
+    }
+
+
+def _measurement(record: dict, info: EmbedderInfo, dataset: DatasetInfo) -> Measurement:
+    items = np.array([np.nan if v is None else v for v in record["items"]], dtype=float)
+    return Measurement(record["task"], record["variant"], info, dataset, record["protocol"], record["metrics"], items)
 
 
 @pytest.fixture(scope="session")
@@ -166,7 +236,42 @@ _records: list[dict[str, object]] = []
 _ran_evals = False
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    loading.release_model()
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its embedding counts travel to the controller
+        workeroutput["embedding_usage"] = json.dumps({n: asdict(u) for n, u in loading.usage().items()})
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    raw = getattr(node, "workeroutput", {}).get("embedding_usage")
+    for name, counts in json.loads(raw or "{}").items():
+        loading.usage().setdefault(name, Usage()).add(Usage(**counts))
+
+
+def usage_lines(counts: dict[str, Usage]) -> list[str]:
+    """One line per embedder: inputs embedded, from the model or the cache, rate, model calls and loads."""
+    lines = []
+    for name, u in sorted(counts.items()):
+        rate = f"{u.inputs / u.seconds:,.0f}/s" if u.seconds > 0 else "-"
+        lines.append(
+            f"{name:<16} {u.inputs:>8,} inputs: {u.from_model:>7,} from the model, {u.from_cache:>7,} from the cache; "
+            f"{rate} over {u.seconds:.1f} s; {u.model_calls} model calls, {u.loads} loads"
+        )
+    calls = sum(u.model_calls for u in counts.values())
+    lines.append(f"model forward calls in this session: {calls}")
+    return lines
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    counts = loading.usage()
+    if _ran_evals:
+        terminalreporter.section("embeddings")
+        where = "off" if loading.mode() == "off" else f"{loading.mode()} at {loading.folder()}"
+        terminalreporter.write_line(f"embedding cache: {where}")
+        for line in usage_lines(counts):
+            terminalreporter.write_line(line)
     not_here = config.stash.get(NOT_HERE, [])
     if not_here and _ran_evals:
         terminalreporter.write_line(

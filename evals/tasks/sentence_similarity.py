@@ -8,14 +8,15 @@ import numpy as np
 from scipy import stats
 
 from embedders import Embedder
-from evals.tasks.measurement import Measurement, usable_unit_vectors
+from evals.tasks.measurement import Measurement, input_counts, usable_unit_vectors
 from fixtures import SentencePairs
 
 
 def sentence_similarity(embedder: Embedder, dataset: SentencePairs) -> Measurement:
     """Pearson and Spearman of cosine against the ratings; pairs the embedder cannot embed are dropped."""
     sentences = dataset.sentences
-    unit, usable = usable_unit_vectors(embedder.embed_sentences(sentences))
+    embeddings = embedder.embed_sentences(sentences)
+    unit, usable = usable_unit_vectors(embeddings)
     position = {sentence: index for index, sentence in enumerate(sentences)}
     left = np.array([position[a] for a, _ in dataset.pairs])
     right = np.array([position[b] for _, b in dataset.pairs])
@@ -40,5 +41,6 @@ def sentence_similarity(embedder: Embedder, dataset: SentencePairs) -> Measureme
         "similarity": "cosine of embed_sentences vectors",
         "oov_policy": "skip",
         "correlation": "pearson and spearman",
+        "inputs": input_counts(embeddings),
     }
     return Measurement("sentence-similarity", "", embedder.info, dataset.info, protocol, metrics, similarity)

@@ -1,0 +1,250 @@
+"""Content-addressed store of embeddings on disk: one SQLite file in WAL mode, a sha256 per stored vector.
+
+Why SQLite: every write is one transaction, so a process killed at any moment leaves the file readable and
+loses only the transaction in flight; in WAL mode readers never wait for the writer and several processes
+(xdist workers) may write the same file. Each row's checksum covers its key, its state and its bytes, so
+a flipped bit, a truncated vector or a row copied under another key is noticed on read, reported and
+recomputed. Keys are sha256 digests of the embedder's identity and the exact input, so nothing is ever
+invalidated: a changed model or protocol simply asks for other keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from embedders.base import EmbedderInfo, Extraction, Family
+
+CACHE_VARIABLE = "EMBEDDING_CLAIMS_CACHE_DIR"
+MODES = ("rw", "ro", "refresh", "off")
+DATABASE = "embeddings.sqlite3"
+# SQLite's bound-parameter limit is 32766 since 3.32; stay well below it.
+LOOKUP_CHUNK = 4000
+# A stored input's state: the model could not embed it, embedded it, or embedded it cut to its context window.
+NOT_EMBEDDED, EMBEDDED, TRUNCATED = 0, 1, 2
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS vectors (
+    key BLOB PRIMARY KEY,
+    found INTEGER NOT NULL,
+    vector BLOB NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS infos (
+    identity TEXT PRIMARY KEY,
+    info TEXT NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (
+    key BLOB PRIMARY KEY,
+    payload BLOB NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class CacheWarning(UserWarning):
+    """A damaged cache entry (recomputed) or a cache that could not be used (the run goes on without it)."""
+
+
+def default_cache_dir() -> Path:
+    """$EMBEDDING_CLAIMS_CACHE_DIR, else ~/.cache/embedding-claims/embeddings."""
+    raw = os.environ.get(CACHE_VARIABLE)
+    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "embedding-claims" / "embeddings"
+
+
+def input_key(space: str, kind: str, text: str) -> bytes:
+    """The address of one input's vector: the embedder's key space, the input's kind and its exact text."""
+    return hashlib.sha256(f"{space}\x00{kind}\x00{text}".encode()).digest()
+
+
+def _checksum(key: bytes, found: int, payload: bytes) -> bytes:
+    return hashlib.sha256(key + bytes([found]) + payload).digest()
+
+
+def info_to_json(info: EmbedderInfo) -> str:
+    return json.dumps(asdict(info), sort_keys=True)
+
+
+def info_from_json(text: str) -> EmbedderInfo:
+    raw = json.loads(text)
+    raw["family"] = Family(raw["family"])
+    raw["extraction"] = Extraction(**raw["extraction"])
+    return EmbedderInfo(**raw)
+
+
+class EmbeddingStore:
+    """Vectors, embedder descriptions and measurement results by key, in one SQLite file under ``folder``."""
+
+    def __init__(self, folder: Path, *, writable: bool = True) -> None:
+        self.folder = folder
+        self.path = folder / DATABASE
+        self.writable = writable
+        self._connection: sqlite3.Connection | None = None
+        self.broken: str | None = None  # why the store is unusable, once it turned out to be
+
+    # ------------------------------------------------------------ connection
+
+    def _connect(self) -> sqlite3.Connection | None:
+        if self._connection is not None or self.broken:
+            return self._connection
+        try:
+            if self.writable:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(self.path, timeout=600, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                # NORMAL in WAL mode: a crash of the process loses nothing committed; a power cut at most the last
+                # transactions, never the file's consistency.
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.executescript(SCHEMA)
+            else:
+                if not self.path.is_file():
+                    return None
+                # Read-only must not create the -wal/-shm files: when no writer left them, open the file as
+                # immutable (each row's checksum still guards what is read).
+                live = Path(f"{self.path}-wal").exists() and Path(f"{self.path}-shm").exists()
+                flags = "mode=ro" if live else "mode=ro&immutable=1"
+                connection = sqlite3.connect(f"{self.path.as_uri()}?{flags}", uri=True, timeout=600)
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except (sqlite3.Error, OSError) as error:
+            self._give_up(f"cannot open {self.path}: {error}")
+            return None
+        self._connection = connection
+        return connection
+
+    def _give_up(self, reason: str) -> None:
+        self.broken = reason
+        warnings.warn(
+            CacheWarning(f"embedding cache unusable, running without it: {reason} (delete the file to start afresh)"),
+            stacklevel=3,
+        )
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    # ------------------------------------------------------------ vectors
+
+    def get_vectors(self, keys: Sequence[bytes], dimension: int | None) -> dict[bytes, tuple[int, np.ndarray]]:
+        """The stored (state, vector) of each key present and intact; damaged rows are reported and left out."""
+        connection = self._connect()
+        if connection is None or not keys:
+            return {}
+        hits: dict[bytes, tuple[int, np.ndarray]] = {}
+        try:
+            for start in range(0, len(keys), LOOKUP_CHUNK):
+                chunk = keys[start : start + LOOKUP_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = connection.execute(
+                    f"SELECT key, found, vector, checksum FROM vectors WHERE key IN ({marks})", chunk
+                ).fetchall()
+                for key, state, payload, checksum in rows:
+                    intact = _checksum(key, state, payload) == checksum and len(payload) % 4 == 0
+                    if intact and dimension is not None and state and len(payload) != 4 * dimension:
+                        intact = False
+                    if not intact:
+                        warnings.warn(
+                            CacheWarning(
+                                f"embedding cache entry {key.hex()[:16]} in {self.path} fails its checksum "
+                                "(damaged or truncated): recomputing it"
+                            ),
+                            stacklevel=2,
+                        )
+                        continue
+                    hits[key] = (state, np.frombuffer(payload, dtype=np.float32))
+        except sqlite3.Error as error:
+            self._give_up(f"reading {self.path}: {error}")
+        return hits
+
+    def put_vectors(self, rows: Iterable[tuple[bytes, int, np.ndarray]]) -> None:
+        """One transaction: all of these rows are stored, or (killed or failed) none."""
+        connection = self._connect() if self.writable else None
+        if connection is None:
+            return
+        records = []
+        for key, state, vector in rows:
+            payload = np.ascontiguousarray(vector, dtype=np.float32).tobytes() if state else b""
+            records.append((key, int(state), payload, _checksum(key, int(state), payload)))
+        try:
+            with connection:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?)", records)
+        except sqlite3.Error as error:
+            self._give_up(f"writing {self.path}: {error}")
+
+    # ------------------------------------------------------------ embedder descriptions
+
+    def get_info(self, identity: str) -> EmbedderInfo | None:
+        connection = self._connect()
+        if connection is None:
+            return None
+        try:
+            row = connection.execute("SELECT info, checksum FROM infos WHERE identity = ?", (identity,)).fetchone()
+        except sqlite3.Error as error:
+            self._give_up(f"reading {self.path}: {error}")
+            return None
+        if row is None:
+            return None
+        text, checksum = row
+        if _checksum(identity.encode(), 1, text.encode()) != checksum:
+            warnings.warn(CacheWarning(f"stored description of {identity[:16]} fails its checksum"), stacklevel=2)
+            return None
+        try:
+            return info_from_json(text)
+        except (ValueError, TypeError, KeyError):
+            return None
+
+    def put_info(self, identity: str, info: EmbedderInfo) -> None:
+        connection = self._connect() if self.writable else None
+        if connection is None:
+            return
+        text = info_to_json(info)
+        try:
+            with connection:
+                connection.execute(
+                    "INSERT OR REPLACE INTO infos VALUES (?, ?, ?)",
+                    (identity, text, _checksum(identity.encode(), 1, text.encode())),
+                )
+        except sqlite3.Error as error:
+            self._give_up(f"writing {self.path}: {error}")
+
+    # ------------------------------------------------------------ measurement results
+
+    def get_result(self, key: bytes) -> bytes | None:
+        connection = self._connect()
+        if connection is None:
+            return None
+        try:
+            row = connection.execute("SELECT payload, checksum FROM results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as error:
+            self._give_up(f"reading {self.path}: {error}")
+            return None
+        if row is None:
+            return None
+        if _checksum(key, 1, row[0]) != row[1]:
+            warnings.warn(CacheWarning(f"cached result {key.hex()[:16]} fails its checksum: recomputing"), stacklevel=2)
+            return None
+        return row[0]
+
+    def put_result(self, key: bytes, payload: bytes) -> None:
+        connection = self._connect() if self.writable else None
+        if connection is None:
+            return
+        try:
+            with connection:
+                connection.execute(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?)", (key, payload, _checksum(key, 1, payload))
+                )
+        except sqlite3.Error as error:
+            self._give_up(f"writing {self.path}: {error}")

@@ -1,0 +1,321 @@
+"""The embedding cache: keys, damage, concurrency, kills, read-only mode, and a warm session with no model work."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from embedders import EMBEDDERS, EmbedderInfo
+from embedders.registry import EXTRACTION_VARIABLES, EmbedderKind
+from harness import loading
+from harness.embedding_cache import DATABASE, CacheWarning, EmbeddingStore, input_key
+from tests.cache_worker import DIMENSION, FakeModel, fake_entry, vector_of
+
+ROOT = Path(__file__).resolve().parent.parent
+WORDS = ["cat", "dog", "king", "queen", "paris", "london", "bank"]
+
+
+def environment() -> dict[str, str]:
+    return dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+
+
+@pytest.fixture
+def cache(tmp_path: Path):
+    loading.configure("rw", tmp_path / "cache")
+    yield tmp_path / "cache"
+    loading.configure("rw", None)
+
+
+class Loader:
+    """Counts loads; each load gives a fresh fake model (as a real reload would)."""
+
+    def __init__(self, **options: object) -> None:
+        self.models: list[FakeModel] = []
+        self.options = options
+
+    def __call__(self) -> FakeModel:
+        self.models.append(FakeModel(None, **self.options))  # type: ignore[arg-type]
+        return self.models[-1]
+
+    @property
+    def computed(self) -> list[str]:
+        return [text for model in self.models for text in model.computed]
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+# ---------------------------------------------------------------- keys
+
+
+def test_key_changes_with_every_extraction_field_weights_and_input() -> None:
+    info = FakeModel(None).info
+    variants = [
+        replace(info, extraction=replace(info.extraction, pooling="last")),
+        replace(info, extraction=replace(info.extraction, layer="hidden_states[4]")),
+        replace(info, extraction=replace(info.extraction, prompt="query: {text}")),
+        replace(info, extraction=replace(info.extraction, normalisation="L2")),
+        replace(info, extraction=replace(info.extraction, casing="lower-cased")),
+        replace(info, weights="fake-weights-2"),
+        replace(info, weights="fake-weights-1; bfloat16"),  # the LLM backends append their dtype to weights
+    ]
+    keys = {input_key(v.fingerprint, "word", "cat") for v in [info, *variants]}
+    assert len(keys) == len(variants) + 1
+    assert input_key(info.fingerprint, "word", "cat") != input_key(info.fingerprint, "sentence", "cat")
+    assert input_key(info.fingerprint, "word", "cat") != input_key(info.fingerprint, "word", "Cat")
+
+
+@pytest.mark.parametrize("variable", EXTRACTION_VARIABLES)
+def test_identity_changes_with_extraction_settings(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = EMBEDDERS["smollm2-135m"]
+    monkeypatch.delenv(variable, raising=False)
+    before = entry.identity()
+    monkeypatch.setenv(variable, "last-token" if "STRATEGY" in variable else "bfloat16")
+    assert entry.identity() != before
+
+
+def test_identity_of_a_path_changes_when_its_file_does(tmp_path: Path) -> None:
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("cat 0.1 0.2\n")
+    kind = EmbedderKind("glove", EMBEDDERS["glove-6b-50d"].family, "test", lambda path: None, lambda path: None)
+    before = kind.entry(f"glove:{vectors}", vectors).identity()
+    vectors.write_text("cat 0.1 0.3 \n")
+    assert kind.entry(f"glove:{vectors}", vectors).identity() != before
+
+
+# ---------------------------------------------------------------- the stand-in
+
+
+def test_warm_lookups_load_no_model_and_give_the_same_vectors(cache: Path) -> None:
+    loader = Loader()
+    entry = fake_entry(loader)
+    cold = loading.load_embedder(entry).embed_words([*WORDS, "cat", ""])
+    assert len(loader.models) == 1 and sorted(loader.computed) == sorted(["", *WORDS])
+    loading.configure("rw", cache)  # as a new session would
+    warm_loader = Loader()
+    warm = loading.load_embedder(fake_entry(warm_loader)).embed_words([*WORDS, "cat", ""])
+    assert warm_loader.models == []  # described and answered from the cache alone
+    np.testing.assert_array_equal(cold.vectors, warm.vectors)
+    np.testing.assert_array_equal(cold.found, warm.found)
+    assert not warm.found[-1] and warm.found[:-1].all()
+    np.testing.assert_array_equal(warm.vectors[0], vector_of("cat"))
+
+
+def test_truncation_marks_survive_the_cache(cache: Path) -> None:
+    sentences = ["a short one", "a sentence far longer than the fake model's context window", ""]
+    cold = loading.load_embedder(fake_entry(Loader())).embed_sentences(sentences)
+    loading.configure("rw", cache)
+    warm_loader = Loader()
+    warm = loading.load_embedder(fake_entry(warm_loader)).embed_sentences(sentences)
+    assert warm_loader.models == []
+    assert cold.truncated.tolist() == warm.truncated.tolist() == [False, True, False]
+
+
+def test_inputs_of_different_kinds_do_not_share_entries(cache: Path) -> None:
+    from embedders import WordInContext
+
+    loader = Loader()
+    embedder = loading.load_embedder(fake_entry(loader))
+    embedder.embed_words(["bank"])
+    embedder.embed_sentences(["bank"])
+    embedder.embed_in_context([WordInContext("the bank", 4, 8), WordInContext("the bank.", 4, 8)])
+    assert loader.computed == ["bank", "bank", "the bank|4|8", "the bank.|4|8"]
+
+
+def test_damaged_entries_are_reported_and_recomputed(cache: Path) -> None:
+    loader = Loader()
+    embedder = loading.load_embedder(fake_entry(loader))
+    expected = embedder.embed_words(WORDS).vectors
+    space = embedder.space
+    database = sqlite3.connect(cache / DATABASE)
+    with database:
+        truncated, flipped = input_key(space, "word", "cat"), input_key(space, "word", "dog")
+        database.execute("UPDATE vectors SET vector = substr(vector, 1, 10) WHERE key = ?", (truncated,))
+        (payload,) = database.execute("SELECT vector FROM vectors WHERE key = ?", (flipped,)).fetchone()
+        damaged = bytes([payload[0] ^ 0x04]) + payload[1:]
+        database.execute("UPDATE vectors SET vector = ? WHERE key = ?", (damaged, flipped))
+    database.close()
+    loading.configure("rw", cache)
+    again = Loader()
+    with pytest.warns(CacheWarning, match="fails its checksum"):
+        vectors = loading.load_embedder(fake_entry(again)).embed_words(WORDS).vectors
+    assert sorted(again.computed) == ["cat", "dog"]
+    np.testing.assert_array_equal(vectors, expected)
+    loading.configure("rw", cache)  # and the recomputed rows were written back whole
+    third = Loader()
+    loading.load_embedder(fake_entry(third)).embed_words(WORDS)
+    assert third.computed == []
+
+
+def test_read_only_never_writes(cache: Path) -> None:
+    loading.load_embedder(fake_entry(Loader())).embed_words(WORDS[:3])
+    loading.configure("rw", cache)  # closes the writer: only the database file is left
+    before = snapshot(cache)
+    loading.configure("ro", cache)
+    loader = Loader()
+    result = loading.load_embedder(fake_entry(loader)).embed_words(WORDS)
+    loading.release_model()
+    loading.configure("ro", cache)
+    assert sorted(loader.computed) == sorted(WORDS[3:])  # misses computed, hits read
+    np.testing.assert_array_equal(result.vectors[0], vector_of(WORDS[0]))
+    assert snapshot(cache) == before
+
+
+def test_read_only_on_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
+    loading.configure("ro", tmp_path / "none")
+    try:
+        assert loading.load_embedder(fake_entry(Loader())).embed_words(WORDS).found.all()
+    finally:
+        loading.configure("rw", None)
+    assert not (tmp_path / "none").exists()
+
+
+def test_refresh_recomputes_each_input_once(cache: Path) -> None:
+    loading.load_embedder(fake_entry(Loader())).embed_words(WORDS)
+    loading.configure("refresh", cache)
+    loader = Loader()
+    embedder = loading.load_embedder(fake_entry(loader))
+    embedder.embed_words(WORDS)
+    embedder.embed_words(WORDS)
+    assert sorted(loader.computed) == sorted(WORDS)
+
+
+def test_off_reads_and_writes_nothing(tmp_path: Path) -> None:
+    loading.configure("off", tmp_path / "cache")
+    try:
+        loader = Loader()
+        embedder = loading.load_embedder(fake_entry(loader))
+        embedder.embed_words(WORDS)
+        embedder.embed_words(WORDS)
+    finally:
+        loading.configure("rw", None)
+    assert len(loader.computed) == 2 * len(WORDS)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_one_model_per_process(cache: Path) -> None:
+    first, second = Loader(), Loader()
+    a, b = loading.load_embedder(fake_entry(first, "a")), loading.load_embedder(fake_entry(second, "b"))
+    # describing each loaded it (nothing cached yet); from then on every switch frees one model and loads the other
+    a.embed_words(["x"])
+    b.embed_words(["y"])
+    a.embed_words(["z"])
+    assert len(first.models) == 3 and len(second.models) == 2
+    a.embed_words(["x", "z"])  # cached: no load
+    assert len(first.models) == 3
+
+
+# ---------------------------------------------------------------- several processes, and kills
+
+
+def test_concurrent_processes_compute_an_entry_once(tmp_path: Path) -> None:
+    log = tmp_path / "computed.log"
+    command = [sys.executable, str(ROOT / "tests" / "cache_worker.py"), str(tmp_path / "cache"), str(log), "300"]
+    workers = [subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE, text=True) for _ in range(4)]
+    digests = {worker.communicate(timeout=120)[0].strip() for worker in workers}
+    assert all(worker.returncode == 0 for worker in workers)
+    lines = log.read_text().splitlines()
+    assert len(lines) == 300 and len({line.split()[0] for line in lines}) == 1  # every word, by one process
+    assert len(digests) == 1  # and every process got the same vectors
+
+
+KILL_SCRIPT = """
+import sys, numpy as np
+from harness.embedding_cache import EmbeddingStore, input_key
+store = EmbeddingStore(__import__("pathlib").Path(sys.argv[1]))
+batch = 0
+while True:
+    store.put_vectors([(input_key("s", "word", f"{batch}-{i}"), True, np.full(64, batch, np.float32))
+                       for i in range(2000)])
+    batch += 1
+    print(batch, flush=True)
+"""
+
+
+def test_a_process_killed_mid_write_leaves_a_usable_cache(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(folder)], env=environment(), stdout=subprocess.PIPE, text=True
+    )
+    assert writer.stdout is not None
+    for _ in range(3):  # some transactions committed, the next one in flight
+        writer.stdout.readline()
+    time.sleep(0.05)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    store = EmbeddingStore(folder)
+    keys = [input_key("s", "word", f"{batch}-{i}") for batch in range(200) for i in range(2000)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)  # no row may be torn
+        hits = store.get_vectors(keys, 64)
+    assert len(hits) >= 3 * 2000 and len(hits) % 2000 == 0  # whole transactions only
+    assert all(found and vector[0] == int(key_batch) for key_batch, (found, vector) in _batches(hits, keys))
+    store.put_vectors([(input_key("s", "word", "after"), True, np.ones(64, np.float32))])  # still writable
+    assert store.get_vectors([input_key("s", "word", "after")], 64)
+
+
+def _batches(hits: dict, keys: list[bytes]):
+    for index, key in enumerate(keys):
+        if key in hits:
+            yield index // 2000, hits[key]
+
+
+# ---------------------------------------------------------------- real sessions
+
+
+def test_cache_off_with_a_cache_dir_is_a_usage_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "--cache=off", f"--cache-dir={tmp_path}", "evals/"],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 4
+    assert "--cache=off contradicts --cache-dir" in result.stderr
+
+
+def test_a_warm_session_makes_no_forward_calls_and_loads_no_model(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "evals/test_word_similarity.py",
+        "--embedder=glove-6b-50d",
+        f"--cache-dir={tmp_path / 'cache'}",
+        "-p",
+        "no:cacheprovider",
+    ]
+    # cold; warm (measurements cached); another protocol (new measurements, from cached vectors)
+    outputs = [
+        subprocess.run(command + extra, cwd=ROOT, env=environment(), capture_output=True, text=True, timeout=600)
+        for extra in ([], [], ["--oov-policy=zero"])
+    ]
+    assert [o.returncode for o in outputs] == [0, 0, 0], outputs[0].stdout[-2000:]
+    cold, warm, other = (o.stdout for o in outputs)
+    assert "model forward calls in this session: 0" not in cold
+    assert "model forward calls in this session: 0" in warm
+    assert not re.search(r"\b[1-9][\d,]* (model calls|loads)", warm)
+    assert "model forward calls in this session: 0" in other and "0 model calls, 0 loads" in other
+    measured = [[line for line in text.splitlines() if "spearman" in line] for text in (cold, warm)]
+    assert measured[0] and measured[0] == measured[1]
+
+
+def test_stored_descriptions_round_trip(tmp_path: Path) -> None:
+    store = EmbeddingStore(tmp_path)
+    info: EmbedderInfo = replace(FakeModel(None).info, dimension=DIMENSION)
+    store.put_info("identity", info)
+    assert store.get_info("identity") == info
+    assert store.get_info("other") is None
