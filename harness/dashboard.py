@@ -119,7 +119,7 @@ def forest_plot(records: list[dict]) -> str:
     label_w, plot_w, row_h, top = 330, 420, 22, 24
     height = top + row_h * len(decided) + 30
     x = lambda v: label_w + scale(v, low, high, 0, plot_w)  # noqa: E731
-    parts = [f'<svg class="chart" viewBox="0 0 {label_w + plot_w + 20} {height}" role="img">']
+    parts = [f'<svg class="chart" viewBox="0 0 {label_w + plot_w + 70} {height}" role="img">']
     for t in ticks(low, high):
         parts.append(
             f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top - 6}" y2="{height - 24}" class="grid"/>'
@@ -333,9 +333,10 @@ def matrix(claims: list[dict]) -> str:
                 f'<a href="#{slug(claim, comparison)}">{text}</a></td>'
             )
         body.append(f"<tr><th>{esc(comparison)}</th>{''.join(tds)}</tr>")
+    key = " ".join(f'<span class="badge v-{v}">{v}</span>' for v in COLOURS)
     return (
-        '<div class="controls"><label><input type="checkbox" id="only-unexpected"> only comparisons with a verdict '
-        "other than the expected one (outlined)</label></div>"
+        f'<div class="controls">{key} · outlined: not the expected verdict · <label><input type="checkbox" '
+        'id="only-unexpected"> only comparisons with an unexpected verdict</label></div>'
         f'<table id="matrix"><thead><tr><th>comparison</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
 
@@ -509,6 +510,7 @@ def render(current: Ledger, earlier: list[Ledger]) -> str:
 def build_dashboard(current: Ledger, earlier: list[Ledger], out: Path) -> Path:
     """Write out/index.html (atomically) and return the folder."""
     write_text_atomically(out / "index.html", render(current, earlier))
+    (out / "index.html").chmod(0o644)  # a temporary file's private mode would hide it from a web server
     return out
 
 
