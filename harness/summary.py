@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 WIDTH = 100
-COMPARISON_WIDTH = 36
+COMPARISON_WIDTH = 43
 
 
 def short_name(name: str, width: int) -> str:
@@ -47,11 +47,9 @@ def verdict_text(record: dict) -> str:
 
 
 def claims_table(records: list[dict]) -> list[str]:
-    """Claims × comparisons: a line per claim, then a line per comparison with effect, interval, verdict."""
-    lines = [
-        f"  {'comparison (subject vs reference @anchor)':<{COMPARISON_WIDTH}} {'effect':>7} {'95% interval':<15} "
-        f"{'Holm p':>6}  verdict"
-    ]
+    """Claims × comparisons: a line per claim, then a line per comparison with effect, interval, verdict
+    (Holm p and the rest are in the ledger and the dashboard)."""
+    lines = [f"  {'subject vs reference @anchor':<{COMPARISON_WIDTH}} {'effect':>7} {'95% interval':<15}  verdict"]
     by_claim: dict[str, list[dict]] = {}
     for record in records:
         by_claim.setdefault(record["claim"], []).append(record)
@@ -61,12 +59,11 @@ def claims_table(records: list[dict]) -> list[str]:
         lines.append(f"{claim} · {metric} · margin {first['margin']:+g}"[:WIDTH])
         for r in sorted(by_claim[claim], key=lambda r: r["comparison"]):
             if r.get("effect") is None:
-                lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {'':>7} {'':<15} {'':>6}  skipped")
+                lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {'':>7} {'':<15}  skipped")
                 continue
             interval = f"[{r['low']:+.3f},{r['high']:+.3f}]"
             lines.append(
-                f"  {short_comparison(r):<{COMPARISON_WIDTH}} {r['effect']:>+7.3f} {interval:<15} "
-                f"{r['adjusted_p']:>6.4f}  {verdict_text(r)}"
+                f"  {short_comparison(r):<{COMPARISON_WIDTH}} {r['effect']:>+7.3f} {interval:<15}  {verdict_text(r)}"
             )
     return lines
 

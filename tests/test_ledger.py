@@ -161,7 +161,7 @@ def test_comparisons_are_shortened_to_fit(subject: str, reference: str, anchor: 
     record["comparison"] = f"{subject} vs {reference}" + (f" (anchor {anchor})" if anchor else "")
     if anchor:
         record["anchor"] = {"name": anchor}
-    assert len(short_comparison(record)) <= 36
+    assert len(short_comparison(record)) <= 43
     assert all(len(line) <= WIDTH for line in claims_table([record]))
 
 
