@@ -1,5 +1,5 @@
 """pytest side of the ledger and dashboard: records arrive at the controller as test reports and are appended
-to the session's ledger at once; the claims tables, the dashboard and the JUnit properties come from them."""
+to the session's ledger at once; the terminal's claims tables and the dashboard are made from the same records."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.ledger import LEDGER_FORMAT, Ledger, LedgerWriter, environment, ledgers_in, read_ledger
+from harness.ledger import LEDGER_FORMAT, Ledger, LedgerError, LedgerWriter, environment, ledgers_in, read_ledger
 from harness.report import records_of
 from harness.summary import claims_table, scale_table
 
@@ -57,7 +57,6 @@ class LedgerRecorder:
         self.claims: list[dict] = []
         self.fingerprints: set[str] = set()
         self.outcomes: dict[str, str] = {}
-        self.ran_evals = False
         self.dashboard: Path | None = None
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
@@ -111,7 +110,6 @@ class LedgerRecorder:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith("evals/"):
-            self.ran_evals = True
             self.open()
         outcome = _outcome(report)
         if outcome:
@@ -156,8 +154,16 @@ class LedgerRecorder:
         path = self.writer.path if self.writer is not None else Path("(no ledger written).jsonl")
         current = Ledger(path, list(self.records))
         history = self.config.getoption("claims_history") or self.folder
-        earlier = [read_ledger(p) for p in ledgers_in(history) if p != path] if history else []
+        earlier = [_readable(p) for p in ledgers_in(history) if p != path] if history else []
         return build_dashboard(current, earlier, target)
+
+
+def _readable(path: Path) -> Ledger:
+    """An unreadable earlier ledger is named on the dashboard rather than costing the session its dashboard."""
+    try:
+        return read_ledger(path)
+    except (OSError, LedgerError) as error:
+        return Ledger(path, problems=[f"left out of the history: {error}"])
 
 
 def _outcome(report: pytest.TestReport) -> str | None:

@@ -170,3 +170,12 @@ def test_short_names_keep_what_tells_them_apart() -> None:
     assert short_name("llm:/models/meta/Llama-2-7b-hf/", 30) == "llm:Llama-2-7b-hf"
     long = short_name("simcse-unsup-roberta-large-with-a-very-long-suffix", 21)
     assert len(long) == 21 and long == "simcse-uns…ong-suffix"
+
+
+def test_an_unreadable_earlier_ledger_is_named_not_fatal(tmp_path: Path) -> None:
+    from harness.ledger_plugin import _readable
+
+    good = read_ledger(write_ledger(tmp_path / "b.jsonl", "2026-11-02", [claim_record("D1", "a vs b", "refuted", -1)]))
+    (tmp_path / "a.jsonl").write_text("garbage\n{}\n")
+    page = (build_dashboard(good, [_readable(tmp_path / "a.jsonl")], tmp_path / "d") / "index.html").read_text()
+    assert "left out of the history" in page and "a.jsonl:1" in page
