@@ -179,3 +179,17 @@ def test_an_unreadable_earlier_ledger_is_named_not_fatal(tmp_path: Path) -> None
     (tmp_path / "a.jsonl").write_text("garbage\n{}\n")
     page = (build_dashboard(good, [_readable(tmp_path / "a.jsonl")], tmp_path / "d") / "index.html").read_text()
     assert "left out of the history" in page and "a.jsonl:1" in page
+
+
+def test_the_dashboard_command_builds_from_ledgers_without_tests(tmp_path: Path, capsys) -> None:
+    from harness.dashboard import main
+
+    folder = tmp_path / "history"
+    for day, verdict in ((1, "confirmed"), (2, "refuted")):
+        write_ledger(folder / f"2026-11-0{day}.jsonl", f"2026-11-0{day}", [claim_record("D1", "a vs b", verdict, 0)])
+    assert main([str(folder / "2026-11-02.jsonl"), "--history", str(folder), "--out", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert 'data-claim="D1"' in page and '<table id="flips">' in page
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    assert main([str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "out2")]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
