@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from embedders.base import EmbedderInfo, Extraction, Family
+from embedders.cache import cache_root
 
 CACHE_VARIABLE = "EMBEDDING_CLAIMS_CACHE_DIR"
 MODES = ("rw", "ro", "refresh", "off")
@@ -55,9 +56,10 @@ class CacheWarning(UserWarning):
 
 
 def default_cache_dir() -> Path:
-    """$EMBEDDING_CLAIMS_CACHE_DIR, else ~/.cache/embedding-claims/embeddings."""
+    """$EMBEDDING_CLAIMS_CACHE_DIR, else ``embeddings`` in the suite's cache folder ($EMBEDDING_CLAIMS_CACHE, else
+    ~/.cache/embedding-claims)."""
     raw = os.environ.get(CACHE_VARIABLE)
-    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "embedding-claims" / "embeddings"
+    return Path(raw).expanduser() if raw else cache_root() / "embeddings"
 
 
 def input_key(space: str, kind: str, text: str) -> bytes:

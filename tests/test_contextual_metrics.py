@@ -203,6 +203,16 @@ def test_the_engine_embeds_in_context_and_skips_what_does_not_apply() -> None:
     assert decided.reference.score == pytest.approx(0.0, abs=1e-6)
     assert decided.spec.subject.family is Family.SENTENCE_ENCODER
     assert "not applicable" in run.outcome(specs[1].id).skipped
+    record = decided.as_record(SETTINGS)
+    assert record["subject"]["inputs"]["in-context"]["total"] > 0  # what each side embedded is in the record
+    assert record["reference"]["inputs"]["words"]["not_embedded"] == 0
+
+
+def test_the_memo_counts_what_happened_to_its_inputs(glove) -> None:
+    memo = EmbeddingMemo(glove)
+    memo.vectors("words", ["cat", "dog", "qzxvbnmw"])
+    memo.vectors("words", ["cat", "moon"])  # only the new word is embedded, and counted
+    assert memo.inputs == {"words": {"total": 4, "not_embedded": 1, "non_finite": 0, "zero": 0, "truncated": 0}}
 
 
 @settings(max_examples=100, deadline=None)

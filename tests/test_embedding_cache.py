@@ -295,6 +295,7 @@ def test_a_warm_session_makes_no_forward_calls_and_loads_no_model(tmp_path: Path
         "evals/test_word_similarity.py",
         "--embedder=glove-6b-50d",
         f"--cache-dir={tmp_path / 'cache'}",
+        "--no-ledger",
         "-p",
         "no:cacheprovider",
     ]

@@ -13,7 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_pytest(*args: str) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", *args], cwd=ROOT, capture_output=True, text=True, env=environment, timeout=600
+        # --no-ledger: these sessions leave nothing in the checkout's reports/ledger
+        [sys.executable, "-m", "pytest", "--no-ledger", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=600,
     )
 
 
@@ -28,6 +34,10 @@ def test_help_documents_every_option() -> None:
         "--expectations",
         "--device",
         "--dtype",
+        "--ledger-dir",
+        "--no-ledger",
+        "--claims-report",
+        "--claims-history",
     ):
         assert option in result.stdout
 

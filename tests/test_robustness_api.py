@@ -21,6 +21,7 @@ from embedders import api
 from evals.tasks.measurement import NonFiniteVectors
 from evals.tasks.word_similarity import word_similarity
 from fixtures import DatasetInfo, WordPairs
+from harness.embedding_cache import DATABASE
 from tests.test_api_backend import vector_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +183,7 @@ def test_api_key_never_leaves_the_environment(tmp_path: Path, server: Server) ->
         "OPENAI_API_KEY": KEY,
         "OPENAI_BASE_URL": server.url,
         "EMBEDDING_CLAIMS_CACHE": str(outputs / "cache"),
+        "EMBEDDING_CLAIMS_CACHE_DIR": str(outputs / "embeddings"),
     }
     args = [
         "evals/test_word_similarity.py",
@@ -195,7 +197,8 @@ def test_api_key_never_leaves_the_environment(tmp_path: Path, server: Server) ->
         f"--log-file={outputs / 'session.log'}",
         "--log-file-level=DEBUG",
         f"--junitxml={outputs / 'report.xml'}",
-        f"--claims-json={outputs / 'claims.jsonl'}",
+        f"--ledger-dir={outputs / 'ledger'}",
+        f"--claims-report={outputs / 'dashboard'}",
         f"--basetemp={outputs / 'basetemp'}",
     ]
     result = subprocess.run(
@@ -206,6 +209,8 @@ def test_api_key_never_leaves_the_environment(tmp_path: Path, server: Server) ->
     assert "401" in result.stdout and "the key was rejected" in result.stdout  # the 401 reached the user
     written = [path for path in outputs.rglob("*") if path.is_file()]
     assert (outputs / "report.xml") in written and (outputs / "session.log") in written
+    assert any(path.suffix == ".jsonl" for path in (outputs / "ledger").iterdir())  # the ledger was written
+    assert (outputs / "embeddings" / DATABASE) in written  # and the vectors cached
     for name, text in [("stdout", result.stdout), ("stderr", result.stderr)] + [
         (str(path), path.read_bytes().decode("utf-8", "replace")) for path in written
     ]:

@@ -36,7 +36,8 @@ ENVIRONMENT = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
 
 def run_pytest(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", *args],
+        # --no-ledger: these sessions leave nothing in the checkout's reports/ledger
+        [sys.executable, "-m", "pytest", "--no-ledger", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

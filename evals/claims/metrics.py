@@ -13,7 +13,7 @@ from embedders import Embedder, EmbedderInfo, Embeddings
 from evals.claims.settings import Settings
 from evals.claims.stats import Statistic, mean
 from evals.tasks.analogy import analogy
-from evals.tasks.measurement import usable_unit_vectors
+from evals.tasks.measurement import input_counts, usable_unit_vectors
 from fixtures import DatasetInfo, load, locate
 from fixtures.claim_data import google_categories, google_related_pairs, human_rated_pairs, random_wordnet_pairs
 
@@ -46,6 +46,8 @@ class EmbeddingMemo:
         self.embedder: Embedder | None = embedder
         self.info = embedder.info
         self._unit: dict[str, dict[Hashable, np.ndarray | None]] = {kind: {} for kind in INPUT_KINDS}
+        # per input kind, what happened to the inputs (missing, non-finite, zero, truncated): recorded with claims
+        self.inputs: dict[str, dict[str, int]] = {}
 
     def release(self) -> None:
         """Forget the model; inputs already embedded stay available."""
@@ -65,7 +67,11 @@ class EmbeddingMemo:
         if missing:
             if self.embedder is None:
                 raise RuntimeError(f"{self.info.name} was released before embedding {kind} {missing[:3]}")
-            unit, usable = usable_unit_vectors(getattr(self.embedder, INPUT_KINDS[kind])(missing))
+            embeddings = getattr(self.embedder, INPUT_KINDS[kind])(missing)
+            counts = self.inputs.setdefault(kind, {})
+            for name, count in input_counts(embeddings).items():
+                counts[name] = counts.get(name, 0) + count
+            unit, usable = usable_unit_vectors(embeddings)
             for key, vector, ok in zip(missing, unit, usable, strict=True):
                 memo[key] = vector if ok else None
         stored = (v for table in self._unit.values() for v in table.values() if v is not None)

@@ -4,7 +4,7 @@ sees them all and each model is loaded once, used for everything it is needed fo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.claims.metrics import INPUTS, METRICS, EmbeddingMemo, ItemScores, NotApplicable
@@ -22,6 +22,9 @@ class Outcome:
     subject: ItemScores | None = None
     reference: ItemScores | None = None
     skipped: str | None = None
+    family_size: int = 0  # comparisons Holm's correction ran over
+    fingerprints: dict[str, str] = field(default_factory=dict)
+    inputs: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # embedder -> kind -> counts
 
     def as_record(self, settings: Settings) -> dict[str, object]:
         claim = self.spec.claim
@@ -31,8 +34,8 @@ class Outcome:
             "statement": claim.statement,
             "section": claim.section,
             "comparison": self.spec.name,
-            "subject": _describe(self.spec.subject, self.subject),
-            "reference": _describe(self.spec.reference, self.reference),
+            "subject": _describe(self.spec.subject, self.subject, self.fingerprints, self.inputs),
+            "reference": _describe(self.spec.reference, self.reference, self.fingerprints, self.inputs),
             "metric": claim.metric,
             "params": dict(claim.params),
             "direction": claim.direction,
@@ -47,6 +50,7 @@ class Outcome:
                 "confidence": settings.confidence,
                 "correction": f"{settings.correction} over every comparison of the session",
                 "alpha": settings.alpha,
+                "family_size": self.family_size,
             },
         }
         if self.comparison is not None and self.subject is not None:
@@ -61,11 +65,25 @@ class Outcome:
                 verdict=str(self.verdict),
                 dataset=self.subject.dataset.as_record(),
             )
+            if self.spec.anchor is not None:
+                record["anchor"] = _describe(self.spec.anchor, None, self.fingerprints, self.inputs)
         return record
 
 
-def _describe(entry: EmbedderEntry, scores: ItemScores | None) -> dict[str, object]:
-    described: dict[str, object] = {"name": entry.name, "family": str(entry.family), "parameters": entry.parameters}
+def _describe(
+    entry: EmbedderEntry,
+    scores: ItemScores | None,
+    fingerprints: dict[str, str],
+    inputs: dict[str, dict[str, dict[str, int]]],
+) -> dict[str, object]:
+    described: dict[str, object] = {
+        "name": entry.name,
+        "family": str(entry.family),
+        "parameters": entry.parameters,
+        "fingerprint": fingerprints.get(entry.name),
+        # everything this embedder embedded for the session's claims, by kind: unusable rows are never scored
+        "inputs": inputs.get(entry.name),
+    }
     if scores is not None:
         described.update(score=scores.score, protocol=scores.protocol, summary=scores.summary)
     return described
@@ -115,11 +133,15 @@ class ClaimRun:
                 seed=self.settings.seed,
                 confidence=self.settings.confidence,
             )
-            outcomes[spec.id] = Outcome(spec, comparison, subject=subject, reference=reference)
+            fingerprints = {e.name: memos[e.name].info.fingerprint for e in spec.entries}
+            inputs = {e.name: memos[e.name].inputs for e in spec.entries}
+            outcomes[spec.id] = Outcome(
+                spec, comparison, subject=subject, reference=reference, fingerprints=fingerprints, inputs=inputs
+            )
         decided = [o for o in outcomes.values() if o.comparison is not None]
         adjusted = holm([o.comparison.p_value for o in decided])  # type: ignore[union-attr]
         for o, p in zip(decided, adjusted, strict=True):
-            o.adjusted_p = p
+            o.adjusted_p, o.family_size = p, len(decided)
             o.verdict = verdict(o.comparison, p, o.spec.claim.margin, self.settings.alpha)  # type: ignore[arg-type]
         return outcomes
 

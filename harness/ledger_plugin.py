@@ -1,0 +1,220 @@
+"""pytest side of the ledger and dashboard: records arrive at the controller as test reports and are appended
+to the session's ledger at once; the terminal's claims tables and the dashboard are made from the same records."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from harness.ledger import LEDGER_FORMAT, Ledger, LedgerError, LedgerWriter, environment, ledgers_in, read_ledger
+from harness.report import records_of
+from harness.summary import claims_table, scale_table
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("embedding-claims")
+    group.addoption(
+        "--ledger-dir",
+        type=Path,
+        default=Path("reports/ledger"),
+        metavar="DIR",
+        help="write this session's ledger (environment, every measurement and claim verdict, one JSON record "
+        "a line, each written as its test ends) to DIR/<UTC start>-<commit>.jsonl (default: reports/ledger, "
+        "relative to the suite's root)",
+    )
+    group.addoption("--no-ledger", action="store_true", default=False, help="write no ledger for this session")
+    group.addoption(
+        "--claims-report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="at the end of the session, write a self-contained HTML dashboard to DIR/index.html (claims matrix, "
+        "intervals, D1 distributions, scale plots, history from --claims-history)",
+    )
+    group.addoption(
+        "--claims-history",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder of earlier ledgers for the dashboard's history (default: the --ledger-dir folder)",
+    )
+
+
+class LedgerRecorder:
+    """Lives on the controller (or the only process): workers' records reach it through pytest_runtest_logreport."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.started = time.time()
+        self.writer: LedgerWriter | None = None
+        self.records: list[dict] = []  # what the ledger holds, also when none is written (--no-ledger)
+        self.measurements: list[dict] = []
+        self.claims: list[dict] = []
+        self.fingerprints: set[str] = set()
+        self.outcomes: dict[str, str] = {}
+        self.dashboard: Path | None = None
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.claims:
+            terminalreporter.section("claims")
+            for line in claims_table(self.claims):
+                terminalreporter.write_line(line)
+            scale = scale_table(self.claims)
+            if scale:
+                terminalreporter.section("scale: metric vs LLM size")
+                for line in scale:
+                    terminalreporter.write_line(line)
+        if self.writer is not None:
+            terminalreporter.write_line(f"ledger: {self.writer.path}")
+        if self.dashboard is not None:
+            terminalreporter.write_line(f"dashboard: {self.dashboard / 'index.html'}")
+
+    @property
+    def folder(self) -> Path | None:
+        if self.config.getoption("no_ledger"):
+            return None
+        folder: Path = self.config.getoption("ledger_dir")
+        return folder if folder.is_absolute() else self.config.rootpath / folder
+
+    def open(self) -> None:
+        if self.records:
+            return
+        header = session_header(self.config, self.started)
+        self.records.append(header)
+        if self.folder is None:
+            return
+        commit = (header["environment"]["suite"]["commit"] or "nogit")[:7]  # type: ignore[index]
+        stamp = datetime.fromtimestamp(self.started, UTC).strftime("%Y-%m-%dT%H%M%SZ")
+        path = self.folder / f"{stamp}-{commit}.jsonl"
+        while path.exists():  # two sessions in one second: never append to another session's ledger
+            path = path.with_name(path.stem + "-1.jsonl")
+        self.writer = LedgerWriter(path)
+        self.writer.write(header)
+
+    def write(self, record: dict) -> None:
+        self.records.append(record)
+        if self.writer is not None:
+            self.writer.write(record)
+
+    def embedder_seen(self, described: dict) -> None:
+        fingerprint = described.get("fingerprint")
+        if fingerprint and fingerprint not in self.fingerprints:
+            self.fingerprints.add(fingerprint)
+            keep = ("name", "family", "parameters", "dimension", "weights", "extraction", "fingerprint")
+            self.write({"kind": "embedder", **{k: described[k] for k in keep if k in described}})
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid.startswith("evals/"):
+            self.open()
+        outcome = _outcome(report)
+        if outcome:
+            self.outcomes[report.nodeid] = outcome
+        if report.when != "call":
+            return
+        for record in records_of(report, "measurement"):
+            self.embedder_seen(record["embedder"])
+            self.measurements.append(record)
+            self.write({"kind": "measurement", "test": report.nodeid, "outcome": outcome, **record})
+        for record in records_of(report, "claim"):
+            for side in ("subject", "reference", "anchor"):
+                if record.get(side):
+                    self.embedder_seen(record[side])
+            self.claims.append(record)
+            self.write({"kind": "claim", "test": report.nodeid, "outcome": outcome, **record})
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        if self.records:
+            families = {(r.get("statistics") or {}).get("family_size") for r in self.claims}
+            self.write(
+                {
+                    "kind": "footer",
+                    "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "duration_s": round(time.time() - self.started, 1),
+                    "exit_status": int(exitstatus),
+                    "tests": dict(Counter(self.outcomes.values())),
+                    "measurements": len(self.measurements),
+                    "claims": len(self.claims),
+                    "holm_family_size": max((f for f in families if f), default=0),
+                }
+            )
+        if self.writer is not None:
+            self.writer.close()
+        target = self.config.getoption("claims_report")
+        if target is not None and self.records:
+            self.dashboard = self.build_dashboard(target)
+
+    def build_dashboard(self, target: Path) -> Path:
+        from harness.dashboard import build_dashboard
+
+        path = self.writer.path if self.writer is not None else Path("(no ledger written).jsonl")
+        current = Ledger(path, list(self.records))
+        history = self.config.getoption("claims_history") or self.folder
+        earlier = [_readable(p) for p in ledgers_in(history) if p != path] if history else []
+        return build_dashboard(current, earlier, target)
+
+
+def _readable(path: Path) -> Ledger:
+    """An unreadable earlier ledger is named on the dashboard rather than costing the session its dashboard."""
+    try:
+        return read_ledger(path)
+    except (OSError, LedgerError) as error:
+        return Ledger(path, problems=[f"left out of the history: {error}"])
+
+
+def _outcome(report: pytest.TestReport) -> str | None:
+    if report.when == "call":
+        if hasattr(report, "wasxfail"):
+            return "inconclusive" if records_of(report, "claim") else "xfailed"
+        return report.outcome
+    if report.outcome == "skipped":
+        return "skipped"
+    if report.outcome == "failed":
+        return "error"
+    return None
+
+
+def session_header(config: pytest.Config, started: float) -> dict[str, object]:
+    from evals.claims.spec import CLAIMS_PATH, load_claims
+
+    claims_path = config.getoption("claims") or CLAIMS_PATH
+    try:
+        settings: dict[str, object] | str = asdict(load_claims(claims_path)[0])
+    except ValueError as error:
+        settings = f"unreadable: {error}"
+    options = {
+        "embedder": [e.name for group in config.getoption("embedder") for e in group],
+        "dataset": {name: str(path) for name, path in config.getoption("dataset")},
+        "oov_policy": config.getoption("oov_policy"),
+        "open_vocabulary_size": config.getoption("open_vocabulary_size"),
+        "device": config.getoption("device"),
+        "dtype": config.getoption("dtype"),
+        "expectations": config.getoption("expectations"),
+        "claims": str(claims_path),
+        "keyword": config.getoption("keyword") or None,
+        "markexpr": config.getoption("markexpr") or None,
+        "numprocesses": getattr(config.option, "numprocesses", None),
+    }
+    return {
+        "kind": "session",
+        "format": LEDGER_FORMAT,
+        "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "arguments": list(config.invocation_params.args),
+        "options": options,
+        "claims_settings": settings,
+        "environment": environment(),
+    }
+
+
+RECORDER = pytest.StashKey[LedgerRecorder]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # xdist workers only report; the controller writes
+        recorder = LedgerRecorder(config)
+        config.stash[RECORDER] = recorder
+        config.pluginmanager.register(recorder, "embedding-claims-ledger")
