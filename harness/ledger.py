@@ -9,6 +9,8 @@ time it is seen), ``measurement``, ``claim``, ``footer`` (counts and duration).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib.metadata
 import json
 import math
@@ -47,9 +49,20 @@ class LedgerWriter:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def write(self, record: dict[str, object]) -> None:
-        line = json.dumps(clean(record), sort_keys=True, allow_nan=False) + "\n"
-        os.write(self._fd, line.encode())
-        os.fsync(self._fd)
+        """The whole line, or (disk full, file size limit) nothing: a partial line is cut off again, then raised."""
+        data = (json.dumps(clean(record), sort_keys=True, allow_nan=False) + "\n").encode()
+        before = os.fstat(self._fd).st_size
+        try:
+            while data:
+                written = os.write(self._fd, data)
+                if written == 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                data = data[written:]
+            os.fsync(self._fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, before)
+            raise
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.ledger import LEDGER_FORMAT, Ledger, LedgerError, LedgerWriter, environment, ledgers_in, read_ledger
+from harness.options import writable_folder
 from harness.report import records_of
 from harness.summary import claims_table, scale_table
 
@@ -20,7 +21,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("embedding-claims")
     group.addoption(
         "--ledger-dir",
-        type=Path,
+        type=writable_folder("--ledger-dir"),
         default=Path("reports/ledger"),
         metavar="DIR",
         help="write this session's ledger (environment, every measurement and claim verdict, one JSON record "
@@ -30,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-ledger", action="store_true", default=False, help="write no ledger for this session")
     group.addoption(
         "--claims-report",
-        type=Path,
+        type=writable_folder("--claims-report"),
         default=None,
         metavar="DIR",
         help="at the end of the session, write a self-contained HTML dashboard to DIR/index.html (claims matrix, "
@@ -58,6 +59,8 @@ class LedgerRecorder:
         self.fingerprints: set[str] = set()
         self.outcomes: dict[str, str] = {}
         self.dashboard: Path | None = None
+        self.written = 0
+        self.problems: list[str] = []  # what could not be written (full disk, folder gone): said, and fails the run
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.claims:
@@ -73,6 +76,8 @@ class LedgerRecorder:
             terminalreporter.write_line(f"ledger: {self.writer.path}")
         if self.dashboard is not None:
             terminalreporter.write_line(f"dashboard: {self.dashboard / 'index.html'}")
+        for problem in self.problems:
+            terminalreporter.write_line(problem, red=True, bold=True)
 
     @property
     def folder(self) -> Path | None:
@@ -93,13 +98,31 @@ class LedgerRecorder:
         path = self.folder / f"{stamp}-{commit}.jsonl"
         while path.exists():  # two sessions in one second: never append to another session's ledger
             path = path.with_name(path.stem + "-1.jsonl")
-        self.writer = LedgerWriter(path)
-        self.writer.write(header)
+        try:
+            self.writer = LedgerWriter(path)
+        except OSError as error:
+            self.problems.append(f"ledger NOT written: cannot create {path}: {error}")
+            return
+        self._append(header)
 
     def write(self, record: dict) -> None:
         self.records.append(record)
-        if self.writer is not None:
+        self._append(record)
+
+    def _append(self, record: dict) -> None:
+        """A failed write (disk full, folder removed) stops the ledger there: the lines before it stay complete."""
+        if self.writer is None:
+            return
+        try:
             self.writer.write(record)
+            self.written += 1
+        except OSError as error:
+            self.problems.append(
+                f"ledger INCOMPLETE: writing {self.writer.path} failed ({error}); it holds the first {self.written} "
+                "records of this session and no footer"
+            )
+            self.writer.close()
+            self.writer = None
 
     def embedder_seen(self, described: dict) -> None:
         fingerprint = described.get("fingerprint")
@@ -127,7 +150,7 @@ class LedgerRecorder:
             self.claims.append(record)
             self.write({"kind": "claim", "test": report.nodeid, "outcome": outcome, **record})
 
-    def pytest_sessionfinish(self, exitstatus: int) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.records:
             families = {(r.get("statistics") or {}).get("family_size") for r in self.claims}
             self.write(
@@ -146,7 +169,12 @@ class LedgerRecorder:
             self.writer.close()
         target = self.config.getoption("claims_report")
         if target is not None and self.records:
-            self.dashboard = self.build_dashboard(target)
+            try:
+                self.dashboard = self.build_dashboard(target)
+            except OSError as error:
+                self.problems.append(f"dashboard NOT written to {target}: {error}")
+        if self.problems and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a nightly run that lost its record is not green
 
     def build_dashboard(self, target: Path) -> Path:
         from harness.dashboard import build_dashboard
@@ -198,6 +226,8 @@ def session_header(config: pytest.Config, started: float) -> dict[str, object]:
         "keyword": config.getoption("keyword") or None,
         "markexpr": config.getoption("markexpr") or None,
         "numprocesses": getattr(config.option, "numprocesses", None),
+        "trust_remote_code": config.getoption("trust_remote_code"),
+        "cache": config.getoption("embedding_cache"),
     }
     return {
         "kind": "session",

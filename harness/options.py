@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -172,3 +174,21 @@ def cache_settings(mode: str, folder: Path | None) -> tuple[str, Path | None]:
         if folder.exists() and not folder.is_dir():
             raise pytest.UsageError(f"--cache-dir {folder}: not a folder")
     return mode, folder
+
+
+def writable_folder(option: str) -> Callable[[str], Path]:
+    """A folder the session will write into: refused at parse time when a file is in the way or it cannot be
+    created or written, so the problem is a usage error rather than a lost ledger at the end of a long run."""
+
+    def check(value: str) -> Path:
+        path = Path(value).expanduser()
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(f"{option} {value}: is a file, not a folder")
+        existing = next(p for p in [path, *path.absolute().parents] if p.exists())
+        if not existing.is_dir():
+            raise argparse.ArgumentTypeError(f"{option} {value}: {existing} is a file, so the folder cannot be made")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise argparse.ArgumentTypeError(f"{option} {value}: {existing} is not writable")
+        return path
+
+    return check

@@ -1,5 +1,8 @@
 """The claims engine can confirm, refute and stay inconclusive, each when it should."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -126,3 +129,40 @@ def test_bad_claims_files_are_named_errors(tmp_path: Path, text: str, message: s
     path.write_text(text)
     with pytest.raises(ClaimsFileError, match=message):
         load_claims(path)
+
+
+SUBSET_CLAIMS = """
+[settings]
+resamples = 200
+seed = 1
+alpha = 0.05
+correction = "holm"
+confidence = 0.95
+random_pairs = 300
+
+[[claim]]
+id = "X1"
+statement = "deliberately wrong: the LLM gives random pairs a LOWER mean cosine than GloVe"
+section = "test"
+metric = "random-pair-similarity"
+subject = { name = ["smollm2-135m"] }
+reference = { name = ["glove-6b-50d"] }
+direction = "less"
+margin = 0.0
+"""
+
+
+def test_a_failing_verdict_in_a_subset_session_says_its_family_is_smaller(tmp_path: Path) -> None:
+    claims = tmp_path / "claims.toml"
+    claims.write_text(SUBSET_CLAIMS)
+    root = Path(__file__).resolve().parent.parent
+    command = [
+        sys.executable, "-m", "pytest", "evals/test_claims.py", f"--claims={claims}",
+        "--embedder=smollm2-135m,glove-6b-50d", "-p", "no:xdist", "-p", "no:cacheprovider", "--no-ledger",
+        f"--cache-dir={tmp_path / 'cache'}",
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "REFUTED (expected confirmed)" in result.stdout
+    assert "this session corrects over 1 comparisons, a subset of the default session's" in result.stdout

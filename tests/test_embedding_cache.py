@@ -159,6 +159,20 @@ def test_damaged_entries_are_reported_and_recomputed(cache: Path) -> None:
     assert third.computed == []
 
 
+def test_unreadable_database_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / DATABASE).write_bytes(b"this is not an SQLite database" * 100)
+    loading.configure("rw", folder)
+    try:
+        loader = Loader()
+        with pytest.warns(CacheWarning, match="embedding cache unusable, running without it"):
+            result = loading.load_embedder(fake_entry(loader)).embed_words(WORDS)
+        assert result.found.all() and sorted(loader.computed) == sorted(WORDS)
+    finally:
+        loading.configure("rw", None)
+
+
 def test_read_only_never_writes(cache: Path) -> None:
     loading.load_embedder(fake_entry(Loader())).embed_words(WORDS[:3])
     loading.configure("rw", cache)  # closes the writer: only the database file is left
@@ -320,3 +334,40 @@ def test_stored_descriptions_round_trip(tmp_path: Path) -> None:
     store.put_info("identity", info)
     assert store.get_info("identity") == info
     assert store.get_info("other") is None
+
+
+FULL_DISK_SCRIPT = """
+import resource, signal, sys, warnings
+import numpy as np
+from pathlib import Path
+from harness.embedding_cache import CacheWarning, EmbeddingStore, input_key
+store = EmbeddingStore(Path(sys.argv[1]))
+store.put_vectors([(input_key("s", "word", "first"), True, np.ones(64, np.float32))])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes fail with EFBIG instead of killing the process
+resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))  # the disk is full from here on
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for batch in range(100):
+        store.put_vectors([(input_key("s", "word", f"{batch}-{i}"), True, np.full(64, batch, np.float32))
+                           for i in range(500)])
+        if store.broken:
+            break
+print(batch, store.broken is not None, any(issubclass(w.category, CacheWarning) for w in caught), flush=True)
+"""
+
+
+def test_a_full_disk_stops_caching_and_leaves_the_cache_readable(tmp_path: Path) -> None:
+    folder = tmp_path / "cache"
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK_SCRIPT, str(folder)], env=environment(), capture_output=True, text=True
+    )
+    failed_at, broken, warned = result.stdout.split()
+    assert broken == "True" and warned == "True", result.stdout + result.stderr[-2000:]
+    store = EmbeddingStore(folder)
+    keys = [input_key("s", "word", f"{batch}-{i}") for batch in range(100) for i in range(500)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        hits = store.get_vectors(keys, 64)
+        assert store.get_vectors([input_key("s", "word", "first")], 64)
+    assert len(hits) == 500 * int(failed_at)  # the transactions before the failure, whole; the failed one not at all
+    assert all(hits[key][1][0] == index // 500 for index, key in enumerate(keys[: len(hits)]))

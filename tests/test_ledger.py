@@ -193,3 +193,57 @@ def test_the_dashboard_command_builds_from_ledgers_without_tests(tmp_path: Path,
     (tmp_path / "bad.jsonl").write_text("{not json\n")
     assert main([str(tmp_path / "bad.jsonl"), "--out", str(tmp_path / "out2")]) == 2
     assert "bad.jsonl:1" in capsys.readouterr().err
+
+
+FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from harness.ledger import LedgerWriter
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
+resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))  # a disk that is full after 5000 bytes
+writer = LedgerWriter(Path(sys.argv[1]))
+written = 0
+try:
+    while True:
+        writer.write({"kind": "measurement", "index": written, "padding": "x" * 300})
+        written += 1
+except OSError as error:
+    print(written, error.errno, flush=True)
+"""
+
+
+def test_a_full_disk_leaves_only_whole_records(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.jsonl"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(path)], env=environment, capture_output=True, text=True
+    )
+    written, _ = map(int, result.stdout.split())
+    assert 0 < written < 5000 // 300
+    ledger = read_ledger(path)
+    assert [p for p in ledger.problems if "no footer" not in p] == []  # no cut-off line, only the missing footer
+    assert [r["index"] for r in ledger.records] == list(range(written))
+    assert path.read_bytes().endswith(b"\n")  # the line cut off by the full disk was removed again
+
+
+def test_a_ledger_that_cannot_be_written_is_said_and_fails_the_run(tmp_path: Path) -> None:
+    folder = tmp_path / "ledger"
+    # the folder is fine when the options are read and gone (a file in its place) when the first record comes
+    plugin = tmp_path / "saboteur.py"
+    plugin.write_text(
+        "import shutil\n"
+        "def pytest_collection_finish(session):\n"
+        f"    shutil.rmtree({str(folder)!r}, ignore_errors=True)\n"
+        f"    open({str(folder)!r}, 'w').close()\n"
+    )
+    folder.mkdir()
+    command = [
+        sys.executable, "-m", "pytest", "evals/test_word_similarity.py", "-k", "wordsim353",
+        "--embedder=glove-6b-50d", f"--ledger-dir={folder}", "-p", "no:xdist", "-p", "no:cacheprovider",
+        "-p", "saboteur", "--cache=off",
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": f"{ROOT}:{tmp_path}", "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=600)
+    assert "1 passed" in result.stdout, result.stdout[-3000:]
+    assert "ledger NOT written: cannot create" in result.stdout
+    assert result.returncode == 1 and "INTERNALERROR" not in result.stdout

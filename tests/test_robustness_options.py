@@ -55,13 +55,19 @@ CASES = [
     ("claims-bad-toml", ["--claims", "{bad.toml}"], "--claims: --claims .*bad.toml: "),
     ("claims-incomplete", ["--claims", "{bad-claims.toml}"], r"\[\[claim\]\] #1 \(X\): missing"),
     ("embedder-empty-kind", ["--embedder", "glove:"], "--embedder glove:"),
+    ("ledger-dir-is-a-file", ["--ledger-dir", "{bad.toml}"], "--ledger-dir: --ledger-dir .*bad.toml: is a file"),
+    ("ledger-dir-under-a-file", ["--ledger-dir", "{bad.toml}/ledger"], "bad.toml is a file, so the folder cannot"),
+    ("claims-report-is-a-file", ["--claims-report", "{bad.toml}"], "--claims-report .*bad.toml: is a file"),
+    ("cache-mode", ["--cache", "sometimes"], "--cache: invalid choice: 'sometimes'"),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_bad_option_is_a_usage_error_naming_it(tmp_path: Path, args: list[str], message: str) -> None:
     made = files(tmp_path)
-    args = [made[arg[1:-1]] if arg.startswith("{") else arg for arg in args]
+    args = [
+        str(made[arg[1 : arg.index("}")]]) + arg[arg.index("}") + 1 :] if arg.startswith("{") else arg for arg in args
+    ]
     result = run_pytest(*map(str, args))
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
     error = " ".join(result.stderr.split())
