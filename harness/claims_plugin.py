@@ -20,11 +20,12 @@ from harness.report import records_of
 
 PROPERTY = "claim"
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
-SUBSET = pytest.StashKey[bool]()  # some comparisons were left out (-k, --embedder): a smaller Holm family
+DEFAULT_FAMILY = pytest.StashKey[set[str]]()  # the comparisons of a default session (`pytest evals/`) here
+SUBSET = pytest.StashKey[bool]()  # some of those were left out (-k, --embedder, node ids): a smaller Holm family
 SUBSET_NOTE = (
-    "this session corrects over {size} comparisons, a subset of the default session's (`pytest evals/`), on whose "
-    "larger Holm family the expected verdicts were recorded; a comparison near the threshold can be decided "
-    "differently here"
+    "this session corrects over {size} comparisons and leaves out some of the default session's (`pytest "
+    "evals/`), on whose larger Holm family the expected verdicts were recorded; a comparison near the threshold "
+    "can be decided differently here"
 )
 
 
@@ -56,8 +57,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _, claims = load_claims(_claims_path(config))
     selected = config.stash[SELECTED]
     explicit = bool(config.getoption("embedder"))
+    available = [e for e in EMBEDDERS.values() if e.unavailable_reason() is None]
     candidates = list(selected.values())
-    candidates += [e for e in EMBEDDERS.values() if e not in candidates and e.unavailable_reason() is None]
+    candidates += [e for e in available if e not in candidates]
+    config.stash[DEFAULT_FAMILY] = {spec.id for claim in claims for spec in comparisons(claim, available, None)}
     params = []
     for claim in claims:
         for spec in comparisons(claim, candidates, set(selected) if explicit else None):
@@ -70,11 +73,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("claim_comparison", params)
 
 
-def pytest_deselected(items: list[pytest.Item]) -> None:
-    if any("claim_comparison" in getattr(getattr(item, "callspec", None), "params", {}) for item in items):
-        items[0].config.stash[SUBSET] = True
-
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     specs = []
     for item in session.items:
@@ -82,6 +80,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if spec is not None and not item.get_closest_marker("skip"):
             specs.append(spec)
     session.config.stash[SPECS] = specs
+    if specs:
+        session.config.stash[SUBSET] = not session.config.stash[DEFAULT_FAMILY] <= {spec.id for spec in specs}
 
 
 @pytest.fixture(scope="session")
@@ -139,7 +139,7 @@ def judge_claim(
         if observed == expected:
             return
         detail = _detail(record)
-        if pytestconfig.stash.get(SUBSET, False) or pytestconfig.getoption("embedder"):
+        if pytestconfig.stash.get(SUBSET, False):
             detail += "\n" + SUBSET_NOTE.format(size=record["statistics"]["family_size"])
         if observed is Verdict.INCONCLUSIVE:
             pytest.xfail(f"INCONCLUSIVE (expected {expected}): {detail}")

@@ -152,7 +152,13 @@ class EmbeddingStore:
                     f"SELECT key, found, vector, checksum FROM vectors WHERE key IN ({marks})", chunk
                 ).fetchall()
                 for key, state, payload, checksum in rows:
-                    intact = _checksum(key, state, payload) == checksum and len(payload) % 4 == 0
+                    intact = (
+                        type(state) is int
+                        and state in (NOT_EMBEDDED, EMBEDDED, TRUNCATED)
+                        and isinstance(payload, bytes)
+                        and _checksum(key, state, payload) == checksum
+                        and len(payload) % 4 == 0
+                    )
                     if intact and dimension is not None and state and len(payload) != 4 * dimension:
                         intact = False
                     if not intact:

@@ -59,7 +59,7 @@ class LedgerWriter:
                     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
                 data = data[written:]
             os.fsync(self._fd)
-        except OSError:
+        except BaseException:  # disk full, or interrupted mid-line: never leave a cut line before the next one
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, before)
             raise

@@ -3,6 +3,7 @@ to the session's ledger at once; the terminal's claims tables and the dashboard 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from dataclasses import asdict
@@ -53,6 +54,7 @@ class LedgerRecorder:
         self.config = config
         self.started = time.time()
         self.writer: LedgerWriter | None = None
+        self.path: Path | None = None  # this session's ledger, also after a failed write stopped the writer
         self.records: list[dict] = []  # what the ledger holds, also when none is written (--no-ledger)
         self.measurements: list[dict] = []
         self.claims: list[dict] = []
@@ -103,6 +105,7 @@ class LedgerRecorder:
         except OSError as error:
             self.problems.append(f"ledger NOT written: cannot create {path}: {error}")
             return
+        self.path = path
         self._append(header)
 
     def write(self, record: dict) -> None:
@@ -121,8 +124,12 @@ class LedgerRecorder:
                 f"ledger INCOMPLETE: writing {self.writer.path} failed ({error}); it holds the first {self.written} "
                 "records of this session and no footer"
             )
-            self.writer.close()
+            with contextlib.suppress(OSError):
+                self.writer.close()
             self.writer = None
+            if self.written == 0:  # not even the header: leave no empty ledger for later dashboards to read
+                with contextlib.suppress(OSError):
+                    self.path.unlink()  # type: ignore[union-attr]
 
     def embedder_seen(self, described: dict) -> None:
         fingerprint = described.get("fingerprint")
@@ -166,7 +173,10 @@ class LedgerRecorder:
                 }
             )
         if self.writer is not None:
-            self.writer.close()
+            try:
+                self.writer.close()
+            except OSError as error:
+                self.problems.append(f"ledger INCOMPLETE: closing {self.writer.path} failed ({error})")
         target = self.config.getoption("claims_report")
         if target is not None and self.records:
             try:
@@ -179,10 +189,11 @@ class LedgerRecorder:
     def build_dashboard(self, target: Path) -> Path:
         from harness.dashboard import build_dashboard
 
-        path = self.writer.path if self.writer is not None else Path("(no ledger written).jsonl")
+        path = self.path or Path("(no ledger written).jsonl")
         current = Ledger(path, list(self.records))
         history = self.config.getoption("claims_history") or self.folder
-        earlier = [_readable(p) for p in ledgers_in(history) if p != path] if history else []
+        own = path.resolve()
+        earlier = [_readable(p) for p in ledgers_in(history) if p.resolve() != own] if history else []
         return build_dashboard(current, earlier, target)
 
 

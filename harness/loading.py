@@ -407,11 +407,23 @@ def cached_result(kind: str, key_parts: dict[str, object], compute: Callable[[],
 
 
 def source_digest(*roots: Path) -> str:
-    """sha256 over every file under ``roots`` (code, TOML, the authored data files) except bytecode: results
-    computed by other code or from other data never match."""
+    """sha256 over each file root and every file under each folder root (code, TOML, the authored data files),
+    leaving out bytecode, hidden files and editor backups: results computed by other code or from other data
+    never match."""
     digest = hashlib.sha256()
     for root in roots:
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if _is_source(p, root))
+        for path in paths:
+            try:
+                content = path.read_bytes()
+            except OSError:  # removed while we looked (an editor's temporary file)
+                continue
             digest.update(f"{path.relative_to(root.parent)}\n".encode())
-            digest.update(path.read_bytes())
+            digest.update(content)
     return digest.hexdigest()
+
+
+def _is_source(path: Path, root: Path) -> bool:
+    parts = path.relative_to(root).parts
+    hidden = any(part.startswith(".") or part == "__pycache__" for part in parts)
+    return not hidden and not path.name.endswith("~") and path.is_file()

@@ -181,14 +181,19 @@ def writable_folder(option: str) -> Callable[[str], Path]:
     created or written, so the problem is a usage error rather than a lost ledger at the end of a long run."""
 
     def check(value: str) -> Path:
-        path = Path(value).expanduser()
-        if path.exists() and not path.is_dir():
-            raise argparse.ArgumentTypeError(f"{option} {value}: is a file, not a folder")
-        existing = next(p for p in [path, *path.absolute().parents] if p.exists())
-        if not existing.is_dir():
-            raise argparse.ArgumentTypeError(f"{option} {value}: {existing} is a file, so the folder cannot be made")
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise argparse.ArgumentTypeError(f"{option} {value}: {existing} is not writable")
+        path = Path(value).expanduser().absolute()  # relative to where pytest was started, as users expect
+        try:
+            if path.exists() and not path.is_dir():
+                raise argparse.ArgumentTypeError(f"{option} {value}: is a file, not a folder")
+            existing = next(p for p in [path, *path.parents] if p.exists())
+            if not existing.is_dir():
+                raise argparse.ArgumentTypeError(
+                    f"{option} {value}: {existing} is a file, so the folder cannot be made"
+                )
+            if not os.access(existing, os.W_OK | os.X_OK):
+                raise argparse.ArgumentTypeError(f"{option} {value}: {existing} is not writable")
+        except OSError as error:  # e.g. a parent folder we may not search
+            raise argparse.ArgumentTypeError(f"{option} {value}: {error}") from None
         return path
 
     return check

@@ -156,7 +156,9 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
     ran on the same embedder (identity and fingerprint), the same dataset (sha256) and the same protocol."""
     if TASK_CODE not in pytestconfig.stash:
         root = Path(__file__).resolve().parent.parent
-        pytestconfig.stash[TASK_CODE] = loading.source_digest(root / "evals" / "tasks", root / "fixtures")
+        pytestconfig.stash[TASK_CODE] = loading.source_digest(
+            root / "evals" / "tasks", root / "fixtures", Path(__file__)
+        )
 
     def run(evaluate: Callable[..., Measurement], embedder: Embedder, dataset: Dataset, *args: object) -> Measurement:
         key = {

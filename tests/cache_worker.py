@@ -77,7 +77,7 @@ def main() -> None:
     words = [f"word{i}" for i in range(count)]
     result = embedder.embed_words(words)
     loading.release_model()
-    print(hashlib.sha256(result.vectors.tobytes() + result.found.tobytes()).hexdigest())
+    print(hashlib.sha256(result.vectors.tobytes() + result.found.tobytes() + result.truncated.tobytes()).hexdigest())
 
 
 if __name__ == "__main__":

@@ -146,12 +146,15 @@ def test_damaged_entries_are_reported_and_recomputed(cache: Path) -> None:
         (payload,) = database.execute("SELECT vector FROM vectors WHERE key = ?", (flipped,)).fetchone()
         damaged = bytes([payload[0] ^ 0x04]) + payload[1:]
         database.execute("UPDATE vectors SET vector = ? WHERE key = ?", (damaged, flipped))
+        # a flipped sign bit and a wrong type in the state column
+        database.execute("UPDATE vectors SET found = -127 WHERE key = ?", (input_key(space, "word", "king"),))
+        database.execute("UPDATE vectors SET found = 'x' WHERE key = ?", (input_key(space, "word", "queen"),))
     database.close()
     loading.configure("rw", cache)
     again = Loader()
     with pytest.warns(CacheWarning, match="fails its checksum"):
         vectors = loading.load_embedder(fake_entry(again)).embed_words(WORDS).vectors
-    assert sorted(again.computed) == ["cat", "dog"]
+    assert sorted(again.computed) == ["cat", "dog", "king", "queen"]
     np.testing.assert_array_equal(vectors, expected)
     loading.configure("rw", cache)  # and the recomputed rows were written back whole
     third = Loader()
@@ -361,6 +364,7 @@ def test_a_full_disk_stops_caching_and_leaves_the_cache_readable(tmp_path: Path)
     result = subprocess.run(
         [sys.executable, "-c", FULL_DISK_SCRIPT, str(folder)], env=environment(), capture_output=True, text=True
     )
+    assert result.returncode == 0 and len(result.stdout.split()) == 3, result.stdout + result.stderr[-2000:]
     failed_at, broken, warned = result.stdout.split()
     assert broken == "True" and warned == "True", result.stdout + result.stderr[-2000:]
     store = EmbeddingStore(folder)

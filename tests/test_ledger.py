@@ -218,6 +218,7 @@ def test_a_full_disk_leaves_only_whole_records(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", FULL_DISK, str(path)], env=environment, capture_output=True, text=True
     )
+    assert result.returncode == 0 and len(result.stdout.split()) == 2, result.stdout + result.stderr[-2000:]
     written, _ = map(int, result.stdout.split())
     assert 0 < written < 5000 // 300
     ledger = read_ledger(path)
