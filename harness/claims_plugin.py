@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,6 +14,7 @@ from evals.claims.run import ClaimRun
 from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, ComparisonSpec, comparisons, load_claims
 from evals.claims.stats import Verdict
 from harness.loading import cached_result, load_embedder, release_embedder, source_digest, space_of
+from harness.options import readable_file
 from harness.plugin import SELECTED
 from harness.report import records_of
 
@@ -29,20 +29,14 @@ SUBSET_NOTE = (
 )
 
 
-def claims_file(value: str) -> Path:
-    """Read at parse time, so a missing or malformed file is a usage error naming it."""
-    path = Path(value).expanduser()
-    try:
-        load_claims(path)
-    except ClaimsFileError as error:
-        raise argparse.ArgumentTypeError(f"--claims {value}: {error}") from None
-    return path
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("embedding-claims")
     group.addoption(
-        "--claims", type=claims_file, default=None, metavar="TOML", help="claims file (default: evals/claims.toml)"
+        "--claims",
+        type=readable_file("--claims", load_claims, ClaimsFileError),
+        default=None,
+        metavar="TOML",
+        help="claims file (default: evals/claims.toml)",
     )
 
 

@@ -65,13 +65,18 @@ def device_name(value: str) -> str:
     return str(device)
 
 
-def expectations_file(value: str) -> Path:
-    path = Path(value).expanduser()
-    try:
-        load_expectations(path)
-    except ExpectationsError as error:
-        raise argparse.ArgumentTypeError(f"--expectations {value}: {error}") from None
-    return path
+def readable_file(option: str, read: Callable[[Path], object], error: type[Exception]) -> Callable[[str], Path]:
+    """A file read once at parse time, so a missing or malformed one is a usage error naming the option and it."""
+
+    def check(value: str) -> Path:
+        path = Path(value).expanduser()
+        try:
+            read(path)
+        except error as problem:
+            raise argparse.ArgumentTypeError(f"{option} {value}: {problem}") from None
+        return path
+
+    return check
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -139,7 +144,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--expectations",
-        type=expectations_file,
+        type=readable_file("--expectations", load_expectations, ExpectationsError),
         default=None,
         metavar="TOML",
         help="file of expected outcomes (default: evals/expectations.toml)",

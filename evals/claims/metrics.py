@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
@@ -47,7 +48,7 @@ class EmbeddingMemo:
         self.info = embedder.info
         self._unit: dict[str, dict[Hashable, np.ndarray | None]] = {kind: {} for kind in INPUT_KINDS}
         # per input kind, what happened to the inputs (missing, non-finite, zero, truncated): recorded with claims
-        self.inputs: dict[str, dict[str, int]] = {}
+        self.inputs: dict[str, Counter[str]] = {}
 
     def release(self) -> None:
         """Forget the model; inputs already embedded stay available."""
@@ -68,9 +69,7 @@ class EmbeddingMemo:
             if self.embedder is None:
                 raise RuntimeError(f"{self.info.name} was released before embedding {kind} {missing[:3]}")
             embeddings = getattr(self.embedder, INPUT_KINDS[kind])(missing)
-            counts = self.inputs.setdefault(kind, {})
-            for name, count in input_counts(embeddings).items():
-                counts[name] = counts.get(name, 0) + count
+            self.inputs.setdefault(kind, Counter()).update(input_counts(embeddings))
             unit, usable = usable_unit_vectors(embeddings)
             for key, vector, ok in zip(missing, unit, usable, strict=True):
                 memo[key] = vector if ok else None

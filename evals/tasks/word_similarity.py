@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
-import numpy as np
-from scipy import stats
-
 from embedders import Embedder
-from evals.tasks.measurement import Measurement, OOVPolicy, input_counts, usable_unit_vectors
+from evals.tasks.measurement import Measurement, OOVPolicy, input_counts
+from evals.tasks.rated_pairs import rated_pair_scores
 from fixtures import WordPairs
 
 
@@ -19,36 +15,7 @@ def word_similarity(embedder: Embedder, dataset: WordPairs, oov: OOVPolicy = "sk
     """
     words = dataset.words
     embeddings = embedder.embed_words(words)
-    unit, usable = usable_unit_vectors(embeddings)
-    position = {word: index for index, word in enumerate(words)}
-    left = np.array([position[a] for a, _ in dataset.pairs])
-    right = np.array([position[b] for _, b in dataset.pairs])
-    covered = usable[left] & usable[right]
-    similarity = np.einsum("ij,ij->i", unit[left], unit[right]).astype(np.float64)
-    if oov == "skip":
-        similarity[~covered] = np.nan
-        keep = covered
-    else:
-        similarity[~covered] = 0.0
-        keep = np.ones_like(covered)
-    if keep.sum() < 3:
-        raise ValueError(
-            f"{embedder.info.name} covers only {int(keep.sum())} pairs of {dataset.info.name}; "
-            f"its vectors of the {len(words)} words: {input_counts(embeddings)}"
-        )
-    gold, model = dataset.scores[keep], similarity[keep]
-    with warnings.catch_warnings():
-        # constant similarities leave the correlation undefined: NaN, which no expectation accepts
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        spearman = float(stats.spearmanr(gold, model).statistic)
-        pearson = float(stats.pearsonr(gold, model).statistic)
-    metrics = {
-        "spearman": spearman,
-        "pearson": pearson,
-        "items_scored": int(keep.sum()),
-        "items_total": len(dataset.pairs),
-        "coverage": float(covered.mean()),
-    }
+    similarity, metrics = rated_pair_scores(embedder.info.name, dataset, words, embeddings, oov)
     protocol = {
         "similarity": "cosine",
         "oov_policy": oov,

@@ -1,0 +1,55 @@
+"""What word and sentence similarity share: cosine per rated pair, and its correlation with the ratings."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+from embedders import Embeddings
+from evals.tasks.measurement import OOVPolicy, input_counts, usable_unit_vectors
+from fixtures import SentencePairs, WordPairs
+
+
+def rated_pair_scores(
+    name: str, dataset: WordPairs | SentencePairs, items: Sequence[str], embeddings: Embeddings, oov: OOVPolicy
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Cosine per pair of ``dataset`` (``embeddings`` has a row per entry of ``items``) and the metrics:
+    Spearman and Pearson against the ratings, items scored, coverage.
+
+    ``skip`` drops pairs with an item the model cannot embed (NaN in the cosines); ``zero`` scores them 0.
+    """
+    unit, usable = usable_unit_vectors(embeddings)
+    position = {item: index for index, item in enumerate(items)}
+    left = np.array([position[a] for a, _ in dataset.pairs])
+    right = np.array([position[b] for _, b in dataset.pairs])
+    covered = usable[left] & usable[right]
+    similarity = np.einsum("ij,ij->i", unit[left], unit[right]).astype(np.float64)
+    if oov == "skip":
+        similarity[~covered] = np.nan
+        keep = covered
+    else:
+        similarity[~covered] = 0.0
+        keep = np.ones_like(covered)
+    if keep.sum() < 3:
+        raise ValueError(
+            f"{name} covers only {int(keep.sum())} pairs of {dataset.info.name}; "
+            f"its vectors of the {len(items)} {'words' if isinstance(dataset, WordPairs) else 'sentences'}: "
+            f"{input_counts(embeddings)}"
+        )
+    gold, model = dataset.scores[keep], similarity[keep]
+    with warnings.catch_warnings():
+        # constant similarities leave the correlation undefined: NaN, which no expectation accepts
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        spearman = float(stats.spearmanr(gold, model).statistic)
+        pearson = float(stats.pearsonr(gold, model).statistic)
+    metrics = {
+        "spearman": spearman,
+        "pearson": pearson,
+        "items_scored": int(keep.sum()),
+        "items_total": len(dataset.pairs),
+        "coverage": float(covered.mean()),
+    }
+    return similarity, metrics
