@@ -24,6 +24,8 @@ def pearson(values: np.ndarray) -> float:
     """Pearson's r between column 0 (cosines) and column 1 (human ratings); NaN when either is constant.
 
     Plain numpy rather than scipy.stats: the bootstrap calls it 4,000 times per comparison."""
+    if np.ptp(values[:, 0]) == 0 or np.ptp(values[:, 1]) == 0:  # exactly constant: its mean may not be exact
+        return float("nan")
     x, y = values[:, 0] - values[:, 0].mean(), values[:, 1] - values[:, 1].mean()
     scale = float(np.sqrt((x @ x) * (y @ y)))
     return float(x @ y) / scale if scale > 0 else float("nan")
