@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from itertools import combinations
 
 import numpy as np
-from scipy import stats
 
 from embedders import EmbedderInfo, WordInContext
 from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, metric
+from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
-from evals.claims.stats import mean
+from evals.claims.weighted import MEAN, PEARSON, SPEARMAN, Statistic, once
 from fixtures import DATASETS, SentencePairs, load, locate
 from fixtures.anchor_variations import Anchor, AnchorVariations
 
@@ -20,23 +20,7 @@ from fixtures.anchor_variations import Anchor, AnchorVariations
 WHOLE_SENTENCE = "in-context: whole sentence"
 
 
-def pearson(values: np.ndarray) -> float:
-    """Pearson's r between column 0 (cosines) and column 1 (human ratings); NaN when either is constant.
-
-    Plain numpy rather than scipy.stats: the bootstrap calls it 4,000 times per comparison."""
-    if np.ptp(values[:, 0]) == 0 or np.ptp(values[:, 1]) == 0:  # exactly constant: its mean may not be exact
-        return float("nan")
-    x, y = values[:, 0] - values[:, 0].mean(), values[:, 1] - values[:, 1].mean()
-    scale = float(np.sqrt((x @ x) * (y @ y)))
-    return float(x @ y) / scale if scale > 0 else float("nan")
-
-
-def spearman(values: np.ndarray) -> float:
-    """Spearman's rho: Pearson's r of the ranks (ties given their mean rank)."""
-    return pearson(stats.rankdata(values, axis=0))
-
-
-CORRELATIONS = {"pearson": pearson, "spearman": spearman}
+CORRELATIONS: dict[str, Statistic] = {"pearson": PEARSON, "spearman": SPEARMAN}
 
 
 def sentence_pairs(dataset: str, settings: Settings) -> SentencePairs:
@@ -79,15 +63,30 @@ def sentence_similarity(
         raise ValueError(f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}")
     data = sentence_pairs(dataset, settings)
     values = np.column_stack([cosines(memo, "sentences", *zip(*data.pairs, strict=True)), data.scores])
-    usable = values[~np.isnan(values).any(axis=1)]
-    r, rho = pearson(usable), spearman(usable)
+    scored = int((~np.isnan(values).any(axis=1)).sum())
     protocol = {
         "statistic": f"{correlation} correlation of cosine with human ratings, over {dataset}'s pairs",
         "similarity": "cosine of the embedders' sentence vectors (embed_sentences)",
-        "resampled": "pairs (documents recur across pairs, so the interval is somewhat narrow)",
     }
-    summary = {"pearson": r, "spearman": rho, "pairs": len(data.pairs), "pairs_scored": len(usable)}
-    return ItemScores(values, CORRELATIONS[correlation], data.info, protocol, summary)
+    summary = {
+        "pearson": once(PEARSON, values),
+        "spearman": once(SPEARMAN, values),
+        "pairs": len(data.pairs),
+        "pairs_scored": scored,
+    }
+    return ItemScores(values, CORRELATIONS[correlation], texts_of_pairs(data), data.info, protocol, summary)
+
+
+def texts_of_pairs(data: SentencePairs) -> Resampling:
+    """Where texts recur across pairs (Lee50's 1,225 pairs are every pair of its 50 documents), the texts are
+    drawn and a resample holds every pair between two drawn texts. Where a text is in fewer than two pairs on
+    average (STS-B), drawing texts would count each pair's own noise about four times over (a pair is drawn
+    w_a * w_b times), so the pairs themselves are drawn."""
+    left, right = (list(side) for side in zip(*data.pairs, strict=True))
+    texts = len(set(left) | set(right))
+    if len(data.pairs) >= texts:  # a text is in 2 * pairs / texts pairs on average
+        return Resampling.pairs_of(left, right, "texts (documents): every pair between two drawn texts")
+    return Resampling.items(len(data.pairs), "sentence pairs (their texts rarely recur)")
 
 
 # ---------------------------------------------------------------- C2 variation sensitivity
@@ -134,7 +133,9 @@ def variation_discrimination(memo: EmbeddingMemo, settings: Settings) -> ItemSco
         "changing": data.tasks(preserving=False),
         "similarity": "cosine of the embedders' sentence vectors (embed_sentences)",
     }
-    return ItemScores(per_anchor[:, None], mean, data.info, protocol, summary)
+    return ItemScores(
+        per_anchor[:, None], MEAN, Resampling.items(len(per_anchor), "anchors"), data.info, protocol, summary
+    )
 
 
 # ---------------------------------------------------------------- C3 token-level contextualization
@@ -236,4 +237,4 @@ def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "v
         "contexts": "the base sentence and the further main-sense contexts; only same surface forms compared",
         "in_context": info.extraction.pooling,
     }
-    return ItemScores(values, mean, data.info, protocol, summary)
+    return ItemScores(values, MEAN, Resampling.items(len(values), "anchors"), data.info, protocol, summary)

@@ -7,32 +7,33 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 from sklearn.metrics import silhouette_samples
 
 from embedders import Embedder, EmbedderInfo, Embeddings
+from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
-from evals.claims.stats import Statistic, mean
+from evals.claims.weighted import AUC, MEAN, SPEARMAN, Silhouette, Statistic, cosine_distances, once
 from evals.tasks.analogy import analogy
 from evals.tasks.measurement import input_counts, usable_unit_vectors
-from fixtures import DatasetInfo, load, locate
+from fixtures import Analogies, DatasetInfo, load, locate
 from fixtures.claim_data import google_categories, google_related_pairs, human_rated_pairs, random_wordnet_pairs
 
 
 @dataclass
 class ItemScores:
-    """Rows are items; ``statistic`` turns any subset of rows into the embedder's score."""
+    """Rows are items; ``statistic`` turns any weighting of the rows into the embedder's score, and
+    ``resampling`` names the independent units the rows are built from (what the bootstrap draws)."""
 
     values: np.ndarray
     statistic: Statistic
+    resampling: Resampling
     dataset: DatasetInfo
     protocol: dict[str, object]
     summary: dict[str, object] = field(default_factory=dict)
 
     @property
     def score(self) -> float:
-        rows = self.values[~np.isnan(self.values).any(axis=1)]
-        return self.statistic(rows) if len(rows) > 1 else float("nan")
+        return once(self.statistic, self.values) if len(self.values) > 1 else float("nan")
 
 
 INPUT_KINDS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
@@ -92,20 +93,6 @@ def pair_cosines(memo: EmbeddingMemo, pairs: Sequence[tuple[str, str]]) -> np.nd
     return cosines
 
 
-def auc(values: np.ndarray) -> float:
-    """Probability that a related pair (label 1) is more similar than a random one (label 0)."""
-    scores, labels = values[:, 0], values[:, 1] > 0.5
-    positives, negatives = labels.sum(), (~labels).sum()
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = stats.rankdata(scores)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
-def spearman(values: np.ndarray) -> float:
-    return float(stats.spearmanr(values[:, 0], values[:, 1]).statistic)
-
-
 def describe(values: np.ndarray) -> dict[str, object]:
     finite = values[np.isfinite(values)]
     quantiles = np.quantile(finite, [0.05, 0.25, 0.5, 0.75, 0.95])
@@ -158,7 +145,8 @@ def random_pair_similarity(memo: EmbeddingMemo, settings: Settings) -> ItemScore
     data = random_wordnet_pairs(settings.random_pairs, settings.seed)
     cosines = pair_cosines(memo, data.pairs)
     protocol = {"statistic": "mean cosine over random word pairs", "pairs": len(data.pairs), "seed": settings.seed}
-    return ItemScores(cosines[:, None], mean, data.info, protocol, describe(cosines))
+    resampling = Resampling.items(len(cosines), "random word pairs (drawn independently)")
+    return ItemScores(cosines[:, None], MEAN, resampling, data.info, protocol, describe(cosines))
 
 
 @metric("related-vs-random-auc", decontextualized_words)
@@ -184,7 +172,8 @@ def related_vs_random_auc(memo: EmbeddingMemo, settings: Settings, relation: str
         "random_pairs": len(randoms.pairs),
         "seed": settings.seed,
     }
-    return ItemScores(values, auc, info, protocol, summary)
+    resampling = Resampling.stratified(values[:, 1], "word pairs, related and random drawn separately")
+    return ItemScores(values, AUC, resampling, info, protocol, summary)
 
 
 @metric("category-silhouette", decontextualized_words)
@@ -209,16 +198,35 @@ def category_silhouette(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
         "statistic": "mean silhouette (cosine distance) by gold category",
         "categories": sorted(set(data.labels)),
     }
-    return ItemScores(per_word[:, None], mean, data.info, protocol, summary)
+    resampling = Resampling.stratified(labels, "words within their categories (silhouettes recomputed each time)")
+    statistic = Silhouette(cosine_distances(unit), labels)
+    return ItemScores(per_word[:, None], statistic, resampling, data.info, protocol, summary)
 
 
 @metric("analogy-accuracy", decontextualized_words)
 def analogy_accuracy(
     memo: EmbeddingMemo, settings: Settings, dataset: str = "google-analogy", method: str = "3cosadd"
 ) -> ItemScores:
-    measurement = analogy(memo, load(dataset, locate(dataset, {})), method, "closed")
+    questions = load(dataset, locate(dataset, {}))
+    measurement = analogy(memo, questions, method, "closed")
     sections = {k: v for k, v in measurement.metrics.items() if k.startswith("accuracy[")}
-    return ItemScores(measurement.items[:, None], mean, measurement.dataset, measurement.protocol, sections)
+    resampling = relation_pairs(questions)
+    return ItemScores(measurement.items[:, None], MEAN, resampling, measurement.dataset, measurement.protocol, sections)
+
+
+def relation_pairs(dataset: Analogies) -> Resampling:
+    """A question a:b::c:d is built from two word pairs of one relation, (a, b) and (c, d): Google analogy's
+    19,544 questions are every ordered pair of its 550 distinct pairs within each section. So the pairs are drawn,
+    within their sections (a pair found in two sections, as capitals are, stays one unit, in its first section),
+    and a resample holds every question between two drawn pairs."""
+    left = [(q.a, q.b) for q in dataset.questions]
+    right = [(q.c, q.answers[0]) for q in dataset.questions]
+    stratum: dict[tuple[str, str], str] = {}
+    for q, first, second in zip(dataset.questions, left, right, strict=True):
+        stratum.setdefault(first, q.section)
+        stratum.setdefault(second, q.section)
+    unit = "relation pairs, within sections (every question between two drawn pairs)"
+    return Resampling.pairs_of(left, right, unit, stratum)
 
 
 @metric("agreement", decontextualized_words)
@@ -230,4 +238,4 @@ def agreement(memo: EmbeddingMemo, settings: Settings, anchor: EmbeddingMemo) ->
         "anchor": anchor.info.name,
         "anchor_fingerprint": anchor.info.fingerprint,
     }
-    return ItemScores(values, spearman, data.info, protocol)
+    return ItemScores(values, SPEARMAN, Resampling.items(len(values), "word pairs"), data.info, protocol)
