@@ -230,10 +230,10 @@ def key_problem() -> str | None:
     return f"set {KEY_VARIABLE} (and {BASE_URL_VARIABLE} for another OpenAI-compatible server)"
 
 
-OPENAI_MODELS = {
-    "openai-ada-002": ("text-embedding-ada-002", 1536, "OpenAI text-embedding-ada-002, the paper's ADA"),
-    "openai-3-small": ("text-embedding-3-small", 1536, "OpenAI text-embedding-3-small"),
-    "openai-3-large": ("text-embedding-3-large", 3072, "OpenAI text-embedding-3-large"),
+OPENAI_MODELS = {  # name: (served model, dimension, summary, the paper's model it is)
+    "openai-ada-002": ("text-embedding-ada-002", 1536, "OpenAI text-embedding-ada-002, the paper's ADA", "ADA"),
+    "openai-3-small": ("text-embedding-3-small", 1536, "OpenAI text-embedding-3-small", None),
+    "openai-3-large": ("text-embedding-3-large", 3072, "OpenAI text-embedding-3-large", None),
 }
 
 
@@ -244,7 +244,7 @@ def _opener(name: str, model: str, dimension: int) -> Callable[[], EmbeddingsApi
     return open_api
 
 
-for _name, (_model, _dimension, _summary) in OPENAI_MODELS.items():
+for _name, (_model, _dimension, _summary, _paper_model) in OPENAI_MODELS.items():
     register_embedder(
         _name,
         family=Family.API,
@@ -254,4 +254,5 @@ for _name, (_model, _dimension, _summary) in OPENAI_MODELS.items():
         how_to_get=f"set {KEY_VARIABLE}",
         check=key_problem,
         stamp=lambda: os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
+        paper_model=_paper_model,
     )(_opener(_name, _model, _dimension))

@@ -572,14 +572,19 @@ class HubModel:
     parameters: int
     summary: str
     gated: bool
+    paper_model: str
 
 
 PAPER_MODELS = (
-    HubModel("llama2-7b", "meta-llama/Llama-2-7b-hf", 6_738_415_616, "LLaMA-2 7B base (Touvron et al. 2023)", True),
-    HubModel("llama3-8b", "meta-llama/Meta-Llama-3-8B", 8_030_261_248, "LLaMA-3 8B base (Meta 2024)", True),
-    HubModel("mistral-7b", "mistralai/Mistral-7B-v0.1", 7_241_732_096, "Mistral 7B v0.1 (Jiang et al. 2023)", True),
-    HubModel("olmo-7b", "allenai/OLMo-7B-hf", 6_888_095_744, "OLMo 7B (Groeneveld et al. 2024)", False),
-)
+    HubModel("llama2-7b", "meta-llama/Llama-2-7b-hf", 6_738_415_616, "LLaMA-2 7B base (Touvron et al. 2023)", True,
+             "LLaMA-2-7B"),
+    HubModel("llama3-8b", "meta-llama/Meta-Llama-3-8B", 8_030_261_248, "LLaMA-3 8B base (Meta 2024)", True,
+             "LLaMA-3-8B"),
+    HubModel("mistral-7b", "mistralai/Mistral-7B-v0.1", 7_241_732_096, "Mistral 7B v0.1 (Jiang et al. 2023)", True,
+             "Mistral-7B"),
+    HubModel("olmo-7b", "allenai/OLMo-7B-hf", 6_888_095_744, "OLMo 7B (Groeneveld et al. 2024)", False,
+             "OLMo-7B (probably among the paper's models)"),
+)  # fmt: skip
 
 
 def _complete(snapshot: Path) -> bool:
@@ -644,6 +649,7 @@ def _register_hub(model: HubModel) -> None:
         how_to_get=how_to_get(model),
         check=lambda: check_hub(model),
         stamp=lambda: str(hub_snapshot(model.repo)),
+        paper_model=model.paper_model,
     )(lambda strategy=None: load_hub(model, strategy))
 
 

@@ -41,6 +41,8 @@ class EmbedderEntry:
     check: Callable[[], str | None] | None = None  # a further availability test, e.g. weights on disk
     # identifies weights that no required package's version pins (a file, a hub snapshot), without loading them
     stamp: Callable[[], str] | None = None
+    # which of the paper's own models this is (None: not one of them; a proxy when it stands in for one)
+    paper_model: str | None = None
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -145,12 +147,13 @@ def register_embedder(
     how_to_get: str = "",
     check: Callable[[], str | None] | None = None,
     stamp: Callable[[], str] | None = None,
+    paper_model: str | None = None,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         if name in EMBEDDERS:
             raise ValueError(f"embedder {name!r} registered twice")
         EMBEDDERS[name] = EmbedderEntry(
-            name, family, parameters, dimension, summary, loader, tuple(requires), how_to_get, check, stamp
+            name, family, parameters, dimension, summary, loader, tuple(requires), how_to_get, check, stamp, paper_model
         )
         return loader
 

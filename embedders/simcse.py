@@ -201,6 +201,7 @@ for _name, _checkpoint in CHECKPOINTS.items():
         how_to_get="pip install transformers torch",
         check=partial(hub_problem, _checkpoint.repo_id),
         stamp=partial(hub_stamp, _checkpoint.repo_id),
+        paper_model="SimCSE (sup-simcse-bert-large-uncased)" if _checkpoint is CHECKPOINTS["simcse"] else None,
     )(partial(load_hub_checkpoint, _name, _checkpoint))
 
 

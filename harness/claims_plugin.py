@@ -11,22 +11,24 @@ import pytest
 
 from embedders import EMBEDDERS
 from evals.claims.run import ClaimRun
-from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, ComparisonSpec, comparisons, load_claims
-from evals.claims.stats import Verdict
+from evals.claims.spec import (
+    CLAIMS_PATH,
+    ClaimsFileError,
+    ComparisonSpec,
+    comparisons,
+    correction_families,
+    load_claims,
+)
+from evals.records import ClaimRecord, Verdict
 from harness.loading import cached_result, load_embedder, release_embedder, source_digest, space_of
 from harness.options import readable_file
 from harness.plugin import SELECTED
-from harness.report import records_of
+from harness.report import attach, claims_of
 
-PROPERTY = "claim"
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
-DEFAULT_FAMILY = pytest.StashKey[set[str]]()  # the comparisons of a default session (`pytest evals/`) here
-SUBSET = pytest.StashKey[bool]()  # some of those were left out (-k, --embedder, node ids): a smaller Holm family
-SUBSET_NOTE = (
-    "this session corrects over {size} comparisons and leaves out some of the default session's (`pytest "
-    "evals/`), on whose larger Holm family the expected verdicts were recorded; a comparison near the threshold "
-    "can be decided differently here"
-)
+# each correction family's members: every comparison its claims define over the embedders available to the
+# session, before any selection (-k, --embedder, node ids, -m) narrows what runs
+FAMILIES = pytest.StashKey[dict[str, list[str]]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,7 +56,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     available = [e for e in EMBEDDERS.values() if e.unavailable_reason() is None]
     candidates = list(selected.values())
     candidates += [e for e in available if e not in candidates]
-    config.stash[DEFAULT_FAMILY] = {spec.id for claim in claims for spec in comparisons(claim, available, None)}
+    here = [e for e in candidates if e in available or e.unavailable_reason() is None]
+    config.stash[FAMILIES] = correction_families(claims, here)
     params = []
     for claim in claims:
         for spec in comparisons(claim, candidates, set(selected) if explicit else None):
@@ -74,26 +77,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if spec is not None and not item.get_closest_marker("skip"):
             specs.append(spec)
     session.config.stash[SPECS] = specs
-    if specs:
-        session.config.stash[SUBSET] = not session.config.stash[DEFAULT_FAMILY] <= {spec.id for spec in specs}
 
 
 @pytest.fixture(scope="session")
 def claim_run(pytestconfig: pytest.Config) -> ClaimRun:
     settings, _ = load_claims(_claims_path(pytestconfig))
     settings = replace(settings, datasets=tuple(pytestconfig.getoption("dataset")))
-    return ClaimRun(settings, pytestconfig.stash[SPECS], load_embedder, release_embedder)
+    return ClaimRun(settings, pytestconfig.stash[SPECS], pytestconfig.stash[FAMILIES], load_embedder, release_embedder)
 
 
 @pytest.fixture(scope="session")
-def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str, dict]:
+def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str, ClaimRecord]:
     """Every comparison's record, from the result cache when nothing it depends on changed: the same comparisons
-    (Holm's correction spans them all), each embedder's cache key space, the claims file and settings, the code of
-    the engine and the data loaders, and the packages the data come from."""
+    and correction families, each embedder's cache key space, the claims file and settings, the code of the engine
+    and the data loaders, and the packages the data come from."""
     specs = claim_run.specs
     root = Path(__file__).resolve().parent.parent
     key = {
         "comparisons": [spec.id for spec in specs],
+        "families": claim_run.families,
         "embedders": {entry.name: space_of(entry) for spec in specs for entry in spec.entries},
         "claims": _claims_path(pytestconfig).read_text(),
         "settings": repr(claim_run.settings),
@@ -102,9 +104,10 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     }
 
     def compute() -> dict[str, dict]:
-        return {spec.id: claim_run.outcome(spec.id).as_record(claim_run.settings) for spec in specs}
+        return {spec_id: record.to_json() for spec_id, record in claim_run.records().items()}
 
-    return cached_result("claims", key, compute)  # type: ignore[return-value]
+    stored: dict[str, dict] = cached_result("claims", key, compute)  # type: ignore[assignment]
+    return {spec_id: ClaimRecord.from_json(data) for spec_id, data in stored.items()}
 
 
 def _version(name: str) -> str:
@@ -118,72 +121,95 @@ def _version(name: str) -> str:
 
 @pytest.fixture
 def judge_claim(
-    request: pytest.FixtureRequest, pytestconfig: pytest.Config, claim_records: dict[str, dict]
+    request: pytest.FixtureRequest, claim_records: dict[str, ClaimRecord]
 ) -> Callable[[ComparisonSpec], None]:
-    """Pass when the observed verdict is the expected one; refuted-when-confirmed-expected fails;
-    an inconclusive result that was not expected is reported as INCONCLUSIVE (neither pass nor fail)."""
+    """Pass when the observed verdict is the recorded one (a recorded deviation from the claim passes too, under
+    its own status, DEVIATED); a decisive verdict other than the recorded one fails; an inconclusive result that
+    was not expected is reported as INCONCLUSIVE (neither pass nor fail), with why."""
 
     def judge(spec: ComparisonSpec) -> None:
         record = claim_records[spec.id]
-        if record["skipped"]:
-            pytest.skip(record["skipped"])
-        request.node.user_properties.append((PROPERTY, json.dumps(record, default=str)))
+        if record.skipped:
+            pytest.skip(record.skipped)
+        attach(request.node.user_properties, record)
         request.node.user_properties.extend(junit_properties(record))
-        observed, expected = Verdict(record["verdict"]), Verdict(record["expected"])
-        if observed == expected:
+        if record.error:
+            pytest.fail(f"{record.claim} {record.comparison} could not be compared: {record.error}", pytrace=False)
+        if record.as_recorded:
             return
-        detail = _detail(record)
-        if pytestconfig.stash.get(SUBSET, False):
-            detail += "\n" + SUBSET_NOTE.format(size=record["statistics"]["family_size"])
-        if observed is Verdict.INCONCLUSIVE:
-            pytest.xfail(f"INCONCLUSIVE (expected {expected}): {detail}")
-        pytest.fail(f"{observed.upper()} (expected {expected}): {detail}\n{_protocol(record)}", pytrace=False)
+        if record.verdict is Verdict.INCONCLUSIVE:
+            pytest.xfail(f"INCONCLUSIVE (expected {record.expected}): {_detail(record)}\n{_why_undecided(record)}")
+        pytest.fail(
+            f"{str(record.verdict).upper()} (expected {record.expected}): {_detail(record)}\n{_protocol(record)}",
+            pytrace=False,
+        )
 
     return judge
 
 
-def junit_properties(record: dict) -> list[tuple[str, str]]:
+def _why_undecided(record: ClaimRecord) -> str:
+    family = record.correction_family
+    if record.note:
+        return record.note
+    if not family.whole:
+        return (
+            f"this session ran {family.in_session} of the {family.size} comparisons of correction family "
+            f"{family.id}; the {family.size - family.in_session} left out count with p = 1, so it decides no more "
+            "than a session that runs them all (where the expected verdict was recorded), and never otherwise"
+        )
+    return f"Holm p {record.adjusted_p:.4f} is not below alpha {family.alpha:g} ({family.describe()})"
+
+
+def junit_properties(record: ClaimRecord) -> list[tuple[str, str]]:
     """What a CI system reading JUnit XML shows per test (pytest.ini's junit_family = xunit1 keeps them valid)."""
-    return [
-        ("verdict", record["verdict"]),
-        ("expected_verdict", record["expected"]),
-        ("effect", f"{record['effect']:+.6f}"),
-        ("interval", f"[{record['low']:+.6f}, {record['high']:+.6f}]"),
-        ("holm_p", f"{record['adjusted_p']:.6g}"),
+    properties = [
+        ("verdict", str(record.verdict)),
+        ("expected_verdict", str(record.expected)),
+        ("paper", record.agreement or "not a claim of the paper"),
+        ("baseline", record.baseline or ""),
+        ("correction_family", f"{record.correction_family.id} (m = {record.correction_family.size})"),
     ]
+    if record.effect is not None:
+        properties += [
+            ("effect", f"{record.effect:+.6f}"),
+            ("interval_unadjusted", f"[{record.low:+.6f}, {record.high:+.6f}]"),
+            ("holm_p", f"{record.adjusted_p:.6g}"),
+        ]
+    return properties
 
 
-def _detail(record: dict) -> str:
+def _detail(record: ClaimRecord) -> str:
+    if record.effect is None:
+        return f"{record.claim} {record.comparison}: no effect ({record.note})"
+    family = record.correction_family
     return (
-        f"{record['claim']} {record['comparison']}: effect {record['effect']:+.4f} "
-        f"[{record['low']:+.4f}, {record['high']:+.4f}] vs margin {record['margin']:+.2f}, "
-        f"Holm p {record['adjusted_p']:.4f} over {record['items']} items"
+        f"{record.claim} {record.comparison}: effect {record.effect:+.4f}, unadjusted 95% interval "
+        f"[{record.low:+.4f}, {record.high:+.4f}] vs margin {record.margin:+.2f}; Holm p {record.adjusted_p:.4f} "
+        f"in correction family {family.id} (m = {family.size}); {record.items} items, "
+        f"resampling {record.statistics.unit if record.statistics else '?'}"
     )
 
 
-def _protocol(record: dict) -> str:
+def _protocol(record: ClaimRecord) -> str:
     sides = {
-        side: {"score": record[side].get("score"), "protocol": record[side].get("protocol")}
-        for side in ("subject", "reference")
+        side.embedder.name: {"score": side.score, "protocol": side.protocol}
+        for side in (record.subject, record.reference)
     }
     return json.dumps(
-        {
-            "statement": record["statement"],
-            "sides": sides,
-            "dataset": record.get("dataset"),
-            "statistics": record["statistics"],
-        },
-        default=str,
+        {"statement": record.statement, "sides": sides, "dataset": record.dataset, "statistics": record.statistics},
+        default=lambda value: value.__dict__,
     )
-
-
-def _claim_record(report: pytest.TestReport) -> dict | None:
-    records = records_of(report, PROPERTY)
-    return records[0] if records else None
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
-    record = _claim_record(report)
-    if record and report.when == "call" and hasattr(report, "wasxfail") and record.get("verdict") == "inconclusive":
+    if report.when != "call":
+        return None
+    records = claims_of(report)
+    if not records:
+        return None
+    record = records[0]
+    if hasattr(report, "wasxfail") and record.verdict is Verdict.INCONCLUSIVE:
         return "inconclusive", "?", "INCONCLUSIVE"
+    if report.passed and record.deviated:
+        return "deviated", "D", "DEVIATED"
     return None

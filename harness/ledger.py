@@ -4,7 +4,9 @@ Each record is one line, flushed and fsynced as soon as it is written: a session
 that reads up to its last complete record. Only the xdist controller (or the only process) writes it.
 
 Kinds of record: ``session`` (the header: environment, settings, options), ``embedder`` (a fingerprint, the first
-time it is seen), ``measurement``, ``claim``, ``footer`` (counts and duration).
+time it is seen), ``measurement``, ``claim``, ``footer`` (counts and duration). A measurement or claim line is the
+JSON of its typed record (evals/records.py), with ``kind``; format 1 ledgers, whose claims had one Holm family per
+session, still read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LEDGER_FORMAT = 1
+from evals.records import ClaimRecord, MeasurementRecord
+
+LEDGER_FORMAT = 2
 SUITE_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("torch", "transformers", "sentence-transformers", "gensim", "numpy", "scipy", "scikit-learn", "pytest")
 
@@ -78,6 +82,21 @@ class Ledger:
 
     def of_kind(self, kind: str) -> list[dict]:
         return [r for r in self.records if r.get("kind") == kind]
+
+    def claims(self) -> list[ClaimRecord]:
+        return self._typed("claim", ClaimRecord)
+
+    def measurements(self) -> list[MeasurementRecord]:
+        return self._typed("measurement", MeasurementRecord)
+
+    def _typed(self, kind: str, record_type: type) -> list:
+        typed = []
+        for number, record in enumerate(self.of_kind(kind), start=1):
+            try:
+                typed.append(record_type.from_json(record))
+            except (KeyError, TypeError, ValueError, AttributeError) as error:
+                raise LedgerError(f"{self.path}: {kind} record #{number} is not one: {error!r}") from None
+        return typed
 
     @property
     def header(self) -> dict:

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from evals.records import ClaimRecord, EmbedderRecord, MeasurementRecord
 from harness.ledger import LEDGER_FORMAT, Ledger, LedgerError, LedgerWriter, environment, ledgers_in, read_ledger
 from harness.options import writable_folder
-from harness.report import records_of
-from harness.summary import claims_table, scale_table
+from harness.report import claims_of, measurements_of
+from harness.summary import claim_lines, claims_table, paper_lines, scale_table
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,8 +57,8 @@ class LedgerRecorder:
         self.writer: LedgerWriter | None = None
         self.path: Path | None = None  # this session's ledger, also after a failed write stopped the writer
         self.records: list[dict] = []  # what the ledger holds, also when none is written (--no-ledger)
-        self.measurements: list[dict] = []
-        self.claims: list[dict] = []
+        self.measurements: list[MeasurementRecord] = []
+        self.claims: list[ClaimRecord] = []
         self.fingerprints: set[str] = set()
         self.outcomes: dict[str, str] = {}
         self.dashboard: Path | None = None
@@ -67,7 +68,7 @@ class LedgerRecorder:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if self.claims:
             terminalreporter.section("claims")
-            for line in claims_table(self.claims):
+            for line in [*paper_lines(self.claims), *claim_lines(self.claims), *claims_table(self.claims)]:
                 terminalreporter.write_line(line)
             scale = scale_table(self.claims)
             if scale:
@@ -131,12 +132,10 @@ class LedgerRecorder:
                 with contextlib.suppress(OSError):
                     self.path.unlink()  # type: ignore[union-attr]
 
-    def embedder_seen(self, described: dict) -> None:
-        fingerprint = described.get("fingerprint")
-        if fingerprint and fingerprint not in self.fingerprints:
-            self.fingerprints.add(fingerprint)
-            keep = ("name", "family", "parameters", "dimension", "weights", "extraction", "fingerprint")
-            self.write({"kind": "embedder", **{k: described[k] for k in keep if k in described}})
+    def embedder_seen(self, embedder: EmbedderRecord) -> None:
+        if embedder.fingerprint and embedder.fingerprint not in self.fingerprints:
+            self.fingerprints.add(embedder.fingerprint)
+            self.write({"kind": "embedder", **embedder.to_json()})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith("evals/"):
@@ -146,20 +145,22 @@ class LedgerRecorder:
             self.outcomes[report.nodeid] = outcome
         if report.when != "call":
             return
-        for record in records_of(report, "measurement"):
-            self.embedder_seen(record["embedder"])
-            self.measurements.append(record)
-            self.write({"kind": "measurement", "test": report.nodeid, "outcome": outcome, **record})
-        for record in records_of(report, "claim"):
-            for side in ("subject", "reference", "anchor"):
-                if record.get(side):
-                    self.embedder_seen(record[side])
-            self.claims.append(record)
-            self.write({"kind": "claim", "test": report.nodeid, "outcome": outcome, **record})
+        for measurement in measurements_of(report):
+            self.embedder_seen(measurement.embedder)
+            measurement = measurement.with_test(report.nodeid, outcome)
+            self.measurements.append(measurement)
+            self.write({"kind": "measurement", **measurement.to_json()})
+        for claim in claims_of(report):
+            for embedder in claim.embedders:
+                self.embedder_seen(embedder)
+            claim = claim.with_test(report.nodeid, outcome)
+            self.claims.append(claim)
+            self.write({"kind": "claim", **claim.to_json()})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.records:
-            families = {(r.get("statistics") or {}).get("family_size") for r in self.claims}
+            families = {c.correction_family.id: c.correction_family for c in self.claims}
+            agreement = Counter(c.agreement for c in self.claims if c.agreement)
             self.write(
                 {
                     "kind": "footer",
@@ -169,7 +170,10 @@ class LedgerRecorder:
                     "tests": dict(Counter(self.outcomes.values())),
                     "measurements": len(self.measurements),
                     "claims": len(self.claims),
-                    "holm_family_size": max((f for f in families if f), default=0),
+                    "correction_families": {
+                        f.id: {"size": f.size, "in_session": f.in_session} for f in families.values()
+                    },
+                    "paper_agreement": dict(agreement),
                 }
             )
         if self.writer is not None:
@@ -207,8 +211,11 @@ def _readable(path: Path) -> Ledger:
 
 def _outcome(report: pytest.TestReport) -> str | None:
     if report.when == "call":
+        claims = claims_of(report)
         if hasattr(report, "wasxfail"):
-            return "inconclusive" if records_of(report, "claim") else "xfailed"
+            return "inconclusive" if claims else "xfailed"
+        if report.passed and claims and claims[0].deviated:
+            return "deviated"
         return report.outcome
     if report.outcome == "skipped":
         return "skipped"

@@ -13,13 +13,14 @@ import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
+from evals.records import MeasurementRecord
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, DatasetInfo, Kind, load, locate, names
 from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.loading import Usage, load_embedder
 from harness.options import add_options, cache_settings
-from harness.report import attach, records_of, summary_lines
+from harness.report import attach, measurements_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
@@ -216,9 +217,9 @@ def judge(request: pytest.FixtureRequest, expectations: list[Expectation]) -> Ca
             pytest.fail(
                 f"{measurement.check} with {measurement.embedder.name}: "
                 + "; ".join(missed)
-                + f"\nprotocol: {json.dumps(record['protocol'])}\nextraction: "
-                + json.dumps(record["embedder"]["extraction"])
-                + f"\ndataset: {json.dumps(record['dataset'])}",
+                + f"\nprotocol: {json.dumps(record.protocol)}\nextraction: "
+                + json.dumps(record.embedder.extraction)
+                + f"\ndataset: {json.dumps(record.dataset)}",
                 pytrace=False,
             )
 
@@ -231,10 +232,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     global _ran_evals
     _ran_evals = _ran_evals or report.nodeid.startswith("evals/")
     if report.when == "call":
-        _records.extend(records_of(report))
+        _records.extend(measurements_of(report))
 
 
-_records: list[dict[str, object]] = []
+_records: list[MeasurementRecord] = []
 _ran_evals = False
 
 
@@ -283,6 +284,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
     if not _records:
         return
     terminalreporter.section("measurements")
-    for record in sorted(_records, key=lambda r: (str(r["embedder"]["name"]), str(r["check"]))):  # type: ignore[index]
+    for record in sorted(_records, key=lambda r: (r.embedder.name, r.check)):
         for line in summary_lines(record):
             terminalreporter.write_line(line)

@@ -1,11 +1,17 @@
-"""The claims tables printed at the end of a session, each line at most 100 columns whatever the names."""
+"""The claims section printed at the end of a session, each line at most 100 columns whatever the names: how
+the paper fares, one line per claim, then the comparisons."""
 
 from __future__ import annotations
 
 import textwrap
+from collections import Counter
+from collections.abc import Iterable
+
+from evals.records import ClaimRecord
 
 WIDTH = 100
-COMPARISON_WIDTH = 43
+COMPARISON_WIDTH = 42
+AGREEMENT = ("agrees", "disagrees", "undecided")
 
 
 def short_name(name: str, width: int) -> str:
@@ -19,15 +25,10 @@ def short_name(name: str, width: int) -> str:
     return name[:head] + "…" + name[len(name) - (width - 1 - head) :]
 
 
-def short_comparison(record: dict, width: int = COMPARISON_WIDTH) -> str:
+def short_comparison(record: ClaimRecord, width: int = COMPARISON_WIDTH) -> str:
     """SUBJECT vs REFERENCE [@ANCHOR], each name shortened just enough to fit ``width``."""
-    names = [record["subject"]["name"], record["reference"]["name"]]
-    anchor = (record.get("anchor") or {}).get("name")
-    if anchor is None and "(anchor " in record["comparison"]:
-        anchor = record["comparison"].split("(anchor ", 1)[1].rstrip(")")
-    if anchor:
-        names.append(anchor)
-    glue = len(" vs ") + (len(" @") if anchor else 0)
+    names = [e.name for e in record.embedders]
+    glue = len(" vs ") + (len(" @") if record.anchor else 0)
     budget = width - glue
     lengths = [len(n) for n in names]
     # shrink the longest name one character at a time: short names stay whole
@@ -36,47 +37,117 @@ def short_comparison(record: dict, width: int = COMPARISON_WIDTH) -> str:
         lengths[longest] -= 1
     parts = [short_name(n, k) for n, k in zip(names, lengths, strict=True)]
     text = f"{parts[0]} vs {parts[1]}"
-    return f"{text} @{parts[2]}" if anchor else text
+    return f"{text} @{parts[2]}" if record.anchor else text
 
 
-def verdict_text(record: dict) -> str:
-    verdict, expected = record.get("verdict") or "skipped", record.get("expected")
-    if expected is None or verdict == expected or verdict == "skipped":
-        return verdict
-    return f"{verdict.upper()} (exp. {expected})"
+def counts(records: Iterable[ClaimRecord]) -> str:
+    """'A agree, B disagree, C undecided' over the measured comparisons of paper claims."""
+    found = Counter(r.agreement for r in records if r.agreement)
+    return f"{found['agrees']} agree, {found['disagrees']} disagree, {found['undecided']} undecided"
 
 
-def claims_table(records: list[dict]) -> list[str]:
-    """Claims × comparisons: a line per claim, then a line per comparison with effect, interval, verdict
-    (Holm p and the rest are in the ledger and the dashboard)."""
-    lines = [f"  {'subject vs reference @anchor':<{COMPARISON_WIDTH}} {'effect':>7} {'95% interval':<15}  verdict"]
-    by_claim: dict[str, list[dict]] = {}
-    for record in records:
-        by_claim.setdefault(record["claim"], []).append(record)
-    for claim in sorted(by_claim):
-        first = by_claim[claim][0]
-        metric = first["metric"] + "".join(f"[{v}]" for v in (first.get("params") or {}).values())
-        lines.append(f"{claim} · {metric} · margin {first['margin']:+g}"[:WIDTH])
-        for r in sorted(by_claim[claim], key=lambda r: r["comparison"]):
-            if r.get("effect") is None:
-                lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {'':>7} {'':<15}  skipped")
-                continue
-            interval = f"[{r['low']:+.3f},{r['high']:+.3f}]"
-            lines.append(
-                f"  {short_comparison(r):<{COMPARISON_WIDTH}} {r['effect']:>+7.3f} {interval:<15}  {verdict_text(r)}"
-            )
+def _llm_scale(records: list[ClaimRecord]) -> str:
+    """Which LLMs the session's verdicts rest on: the paper's own, or smaller stand-ins."""
+    llms = {e.name: e for r in records for e in r.embedders if e.family in ("llm", "api")}
+    proxies = sorted((e.parameters or 0, name) for name, e in llms.items() if not e.paper_model)
+    own = sorted(name for name, e in llms.items() if e.paper_model)
+    parts = []
+    if proxies:
+        sizes = sorted({f"{p / 1e6:,.0f}M" for p, _ in proxies if p}, key=lambda s: float(s[:-1].replace(",", "")))
+        span = f"{sizes[0]}-{sizes[-1]} " if len(sizes) > 1 else f"{sizes[0]} " if sizes else ""
+        parts.append(f"the LLMs here are {span}proxies ({', '.join(n for _, n in proxies)})")
+    if own:
+        parts.append(f"the paper's own here: {', '.join(own)}")
+    parts.append("the paper's open LLMs are 7B-8B (LLaMA-2/3, Mistral, OLMo) and its API embedders ADA and PaLM")
+    return "; ".join(parts)
+
+
+def paper_text(records: list[ClaimRecord]) -> list[str]:
+    """How the paper fares, in two paragraphs: agreement over the paper's claims (on its own models and on proxies
+    apart) and which LLMs that rests on; then the recorded baseline."""
+    paper = [r for r in records if r.agreement]
+    own = [r for r in paper if r.on_paper_models]
+    text = f"paper agreement: of {len(paper)} comparisons, {counts(paper)}"
+    if own:
+        text += f" (on the paper's own models: {counts(own)}; on proxies: {counts(r for r in paper if r not in own)})"
+    changed = sum(1 for r in records if r.baseline == "changed")
+    deviated = sum(1 for r in records if r.deviated)
+    baseline = (
+        f"recorded baseline: {sum(1 for r in records if r.measured) - changed} as recorded ({deviated} of them "
+        f"recorded deviations from the claim), {changed} changed"
+    )
+    return [text + "; " + _llm_scale(records), baseline]
+
+
+def paper_lines(records: list[ClaimRecord]) -> list[str]:
+    """paper_text for a terminal: opens the claims section."""
+    return [line for text in paper_text(records) for line in textwrap.wrap(text, WIDTH, subsequent_indent="  ")]
+
+
+def claim_lines(records: list[ClaimRecord]) -> list[str]:
+    """One line per claim: its agreement counts with the paper, and how many comparisons changed."""
+    lines = []
+    for claim, group in _by_claim(records).items():
+        measured = [r for r in group if r.measured]
+        changed = sum(1 for r in measured if r.baseline == "changed")
+        if group[0].paper:
+            what = counts(measured)
+        else:
+            found = Counter(str(r.verdict) for r in measured)
+            what = ", ".join(f"{n} {v}" for v, n in sorted(found.items())) + " (beyond the paper)"
+        unmeasured = f", {len(group) - len(measured)} not measured" if len(measured) < len(group) else ""
+        lines.append(f"{claim:<17} of {len(group):>2}: {what}{unmeasured}; {changed} changed"[:WIDTH])
     return lines
 
 
-def scale_table(records: list[dict]) -> list[str]:
+def _by_claim(records: list[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
+    groups: dict[str, list[ClaimRecord]] = {}
+    for record in records:
+        groups.setdefault(record.claim, []).append(record)
+    return dict(sorted(groups.items()))
+
+
+def verdict_text(record: ClaimRecord) -> str:
+    """The verdict; in capitals when it is not the recorded one (a line below then says what was recorded)."""
+    if record.verdict is None:
+        return "error" if record.error else "skipped"
+    return str(record.verdict) if record.as_recorded else str(record.verdict).upper()
+
+
+def claims_table(records: list[ClaimRecord]) -> list[str]:
+    """Claims x comparisons: a line per claim, then a line per comparison with its effect, the interval (not
+    adjusted for the family), the Holm-adjusted p-value the verdict is decided by, and the verdict."""
+    lines = [
+        f"  {'subject vs reference @anchor':<{COMPARISON_WIDTH}} {'effect':>7} {'95% CI unadj.':<15} "
+        f"{'Holm p':>6} verdict"
+    ]
+    for claim, group in _by_claim(records).items():
+        first = group[0]
+        family = first.correction_family
+        lines.append(
+            f"{claim} · {first.metric}{first.params_text} · margin {first.margin:+g} · Holm within "
+            f"{family.id} (m = {family.size})"[:WIDTH]
+        )
+        for r in sorted(group, key=lambda r: r.comparison):
+            numbers = f"{'':>7} {'':<15} {'':>6}"
+            if r.effect is not None:
+                numbers = f"{r.effect:>+7.3f} {f'[{r.low:+.3f},{r.high:+.3f}]':<15} {r.adjusted_p:>6.4f}"
+            lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {numbers} {verdict_text(r)}")
+            if r.baseline == "changed":
+                lines.append(f"      recorded: {r.expected}; {r.claim} {r.comparison} changed"[:WIDTH])
+    return lines
+
+
+def scale_table(records: list[ClaimRecord]) -> list[str]:
     """Each claim metric against LLM size, smallest LLM first, wrapped to the terminal width."""
     scale: dict[str, dict[str, tuple[int, float]]] = {}
     for r in records:
-        for side in ("subject", "reference"):
-            s = r[side]
-            if s.get("family") == "llm" and s.get("score") is not None:
-                key = r["metric"] + "".join(f"[{v}]" for v in (r.get("params") or {}).values())
-                scale.setdefault(key, {})[s["name"]] = (s.get("parameters") or 0, s["score"])
+        for side in (r.subject, r.reference):
+            if side.embedder.family == "llm" and side.score is not None:
+                scale.setdefault(r.metric + r.params_text, {})[side.embedder.name] = (
+                    side.embedder.parameters or 0,
+                    side.score,
+                )
     lines = []
     for key, models in sorted(scale.items()):
         by_size = sorted(models.items(), key=lambda kv: kv[1][0])

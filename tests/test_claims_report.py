@@ -13,18 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from evals.records import Verdict
 from harness.ledger import Ledger, read_ledger
 from harness.summary import WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 EMBEDDERS = "glove-6b-50d,sbert-minilm,smollm2-135m"
-# The decontextualized claims among these three only (no other model loads) and the word-similarity measurements.
-# C1-C3 are left out: a few of their comparisons sit near the threshold, and this smaller Holm family (a subset
-# session) can decide them otherwise than the default session their expected verdicts come from.
-SELECTION = (
-    "((smollm2 and (glove or minilm) and not mpnet and not gemma) and not C1 and not C2 and not C3) or word_similarity"
-)
+# The claims among these three only (no other model loads) and the word-similarity measurements: a smaller session
+# than the default one, whose correction families still hold every comparison over the embedders available here.
+SELECTION = "(smollm2 and (glove or minilm) and not mpnet and not gemma) or word_similarity"
 
 
 @dataclass
@@ -75,24 +73,33 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
     ledger = session.ledger
     assert ledger.problems == []
     header, footer = ledger.header, ledger.footer
+    assert header["format"] == 2
     assert header["environment"]["packages"]["torch"] and header["environment"]["suite"]["commit"]
     assert header["claims_settings"]["seed"] == 20240217 and header["options"]["embedder"] == EMBEDDERS.split(",")
-    claims, measurements = ledger.of_kind("claim"), ledger.of_kind("measurement")
-    assert {c["claim"] for c in claims} >= {"D1", "D2-semantic", "D3", "D4", "D5"}
-    assert {(c["subject"]["name"], c["reference"]["name"]) for c in claims if c["claim"] == "D1"} == {
+    claims, measurements = ledger.claims(), ledger.measurements()
+    assert {c.claim for c in claims} >= {"D1", "D2-semantic", "D3", "D4", "D5", "C1", "C2", "C3-variance"}
+    assert {(c.subject.embedder.name, c.reference.embedder.name) for c in claims if c.claim == "D1"} == {
         ("smollm2-135m", "glove-6b-50d"),
         ("smollm2-135m", "sbert-minilm"),
     }
     fingerprints = {e["name"]: e["fingerprint"] for e in ledger.of_kind("embedder")}
     assert set(fingerprints) == set(EMBEDDERS.split(","))
     for c in claims:
-        assert c["low"] <= c["effect"] <= c["high"] and c["verdict"] in ("confirmed", "refuted", "inconclusive")
-        assert c["expected"] and c["outcome"] in ("passed", "inconclusive") and len(c["dataset"]["sha256"]) == 64
-        assert c["subject"]["fingerprint"] == fingerprints[c["subject"]["name"]]
-        assert c["statistics"]["family_size"] == len(claims)  # Holm ran over exactly this session's comparisons
-    assert {m["embedder"]["name"] for m in measurements} == set(EMBEDDERS.split(","))
+        assert c.version == 2 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
+        assert c.outcome in ("passed", "inconclusive", "deviated") and len(c.dataset["sha256"]) == 64
+        assert c.subject.embedder.fingerprint == fingerprints[c.subject.embedder.name]
+        # the correction family is every comparison over the embedders available here, not this session's few
+        family = c.correction_family
+        assert family.in_session < family.size and family.measured == family.in_session
+        assert c.statistics.unit and c.statistics.df > 0 and c.standard_error > 0
+        assert c.outcome == ("deviated" if c.deviated else "inconclusive" if not c.as_recorded else "passed")
+    assert {c.correction_family.id for c in claims if c.claim.startswith("D2")} == {"D2"}
+    assert {m.embedder.name for m in measurements} == set(EMBEDDERS.split(","))
     assert footer["claims"] == len(claims) and footer["measurements"] == len(measurements)
-    assert footer["holm_family_size"] == len(claims) and footer["exit_status"] == 0
+    families = {c.correction_family.id: c.correction_family for c in claims}
+    expected = {f.id: {"size": f.size, "in_session": f.in_session} for f in families.values()}
+    assert footer["correction_families"] == expected
+    assert footer["exit_status"] == 0
 
 
 def test_the_terminal_summary_fits_100_columns(session: Session) -> None:
@@ -100,9 +107,17 @@ def test_the_terminal_summary_fits_100_columns(session: Session) -> None:
     table = lines[lines.index(next(line for line in lines if " claims " in line and line.startswith("="))) + 1 :]
     table = table[: next(i for i, line in enumerate(table) if line.startswith("="))]
     assert all(len(line) <= WIDTH for line in table), max(table, key=len)
-    for claim in session.ledger.of_kind("claim"):
-        effect = f"{claim['effect']:+.3f}"
-        assert any(line.startswith("  ") and effect in line and claim["verdict"] in line.lower() for line in table)
+    claims = session.ledger.claims()
+    opening = " ".join(line.strip() for line in table[:3])
+    assert opening.startswith("paper agreement: of ") and "135M proxies (smollm2-135m)" in opening
+    for claim in claims:
+        effect, holm = f"{claim.effect:+.3f}", f"{claim.adjusted_p:.4f}"
+        assert any(line.startswith("  ") and effect in line and holm in line and str(claim.verdict) in line.lower()
+                   for line in table)  # fmt: skip
+        assert any(line.startswith(claim.claim + " ") for line in table)  # its line of counts
+    assert "95% CI unadj." in "\n".join(table) and "Holm p" in "\n".join(table)
+    deviated = sum(1 for c in claims if c.deviated)
+    assert f"{deviated} deviated" in lines[-1]  # pytest's last line counts recorded deviations apart
     assert f"ledger: {session.ledger.path}" in session.result.stdout
 
 
@@ -112,14 +127,16 @@ def test_junit_xml_shows_each_claims_verdict_effect_and_interval(session: Sessio
         for case in ET.parse(session.junit).getroot().iter("testcase")
         if case.get("classname", "").endswith("test_claims")
     }
-    claims = session.ledger.of_kind("claim")
+    claims = session.ledger.claims()
     assert len(cases) == len(claims)
     for claim in claims:
-        properties = cases[claim["test"].split("::")[-1]]
-        assert properties["verdict"] == claim["verdict"] and properties["expected_verdict"] == claim["expected"]
-        assert float(properties["effect"]) == pytest.approx(claim["effect"], abs=1e-6)
-        low, high = (float(bound) for bound in properties["interval"].strip("[]").split(","))
-        assert (low, high) == (pytest.approx(claim["low"], abs=1e-6), pytest.approx(claim["high"], abs=1e-6))
+        properties = cases[claim.test.split("::")[-1]]
+        assert properties["verdict"] == claim.verdict and properties["expected_verdict"] == claim.expected
+        assert properties["paper"] == claim.agreement and properties["baseline"] == claim.baseline
+        assert float(properties["effect"]) == pytest.approx(claim.effect, abs=1e-6)
+        assert float(properties["holm_p"]) == pytest.approx(claim.adjusted_p, rel=1e-5)
+        low, high = (float(bound) for bound in properties["interval_unadjusted"].strip("[]").split(","))
+        assert (low, high) == (pytest.approx(claim.low, abs=1e-6), pytest.approx(claim.high, abs=1e-6))
 
 
 def _browser_missing() -> str | None:
@@ -164,8 +181,11 @@ def test_the_dashboard_renders_every_claim_in_headless_chromium(session: Session
             cells = page.eval_on_selector_all(
                 "#matrix td.cell",
                 "cells => cells.map(c => [c.dataset.claim, c.dataset.comparison, c.dataset.verdict, "
-                "c.querySelector('a').getAttribute('href'), c.offsetWidth > 0])",
+                "c.querySelector('a').getAttribute('href'), c.offsetWidth > 0, c.dataset.agreement, "
+                "c.dataset.baseline])",
             )
+            bars = page.locator("svg.bar").count()
+            headline = page.locator("p.paper").first.inner_text()
             targets_found = page.evaluate(
                 "hrefs => hrefs.map(h => document.getElementById(h.slice(1)) !== null)", [cell[3] for cell in cells]
             )
@@ -176,13 +196,22 @@ def test_the_dashboard_renders_every_claim_in_headless_chromium(session: Session
             charts = page.locator("svg.chart").count()
         finally:
             browser.close()
-    claims = session.ledger.of_kind("claim")
-    assert sorted((c[0], c[1], c[2]) for c in cells) == sorted(
-        (c["claim"], c["comparison"], c["verdict"]) for c in claims
+    claims = session.ledger.claims()
+    assert sorted((c[0], c[1], c[2], c[5], c[6]) for c in cells) == sorted(
+        (
+            c.claim,
+            c.comparison,
+            str(c.verdict) if c.verdict else "skipped",
+            c.agreement or ("beyond the paper" if c.measured else "not measured"),
+            c.baseline or "not measured",
+        )
+        for c in claims
     )
     assert all(cell[4] for cell in cells), "every cell of the matrix is displayed"
     assert all(targets_found), "every cell links to its detail row"
-    unexpected_rows = {c["comparison"] for c in claims if c["verdict"] != c["expected"]}
-    assert shown == len(unexpected_rows) <= total
-    assert charts >= len({c["claim"] for c in claims}) + 2  # a forest plot per claim, D1 distributions, scale
+    changed_rows = {c.comparison for c in claims if c.baseline == "changed"}
+    assert shown == len(changed_rows) <= total
+    assert charts >= len({c.claim for c in claims}) + 2  # a forest plot per claim, D1 distributions, scale
+    assert bars >= len({c.claim for c in claims if c.paper})  # agree/disagree/undecided, per claim
+    assert headline.startswith("paper agreement: of ")
     assert problems == []

@@ -18,16 +18,15 @@ from evals.claims.contextual import (
     contextualization,
     cosines,
     pairwise_auc,
-    pearson,
     sentence_similarity,
-    spearman,
     variation_discrimination,
 )
 from evals.claims.metrics import EmbeddingMemo, NotApplicable
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
 from evals.claims.spec import Claim, Side, comparisons
-from evals.claims.stats import Verdict
+from evals.claims.weighted import PEARSON, SPEARMAN, once
+from evals.records import Verdict
 from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
 from fixtures import DatasetInfo, SentencePairs
 from fixtures.anchor_variations import labels_path
@@ -123,13 +122,15 @@ def test_identical_sentences_have_similarity_one(minilm) -> None:
 def test_shuffled_ratings_drive_the_correlation_to_zero(minilm) -> None:
     scores = sentence_similarity(EmbeddingMemo(minilm), SETTINGS, dataset="lee50", correlation="spearman")
     assert scores.score > 0.4
+    # Lee50's pairs are every pair of its 50 documents: the bootstrap draws the documents
+    assert scores.resampling.unit.startswith("texts") and len(np.unique(scores.resampling.units)) == 50
     assert {"pearson", "spearman"} <= set(scores.summary)
     rng = np.random.default_rng(7)
     shuffled = []
     for _ in range(20):
         values = scores.values.copy()
         values[:, 1] = rng.permutation(values[:, 1])
-        shuffled.append(spearman(values))
+        shuffled.append(once(SPEARMAN, values))
     # 1,225 pairs: a null correlation's standard error is about 0.03
     assert abs(np.mean(shuffled)) < 0.03 and max(abs(r) for r in shuffled) < 0.12
 
@@ -197,15 +198,18 @@ def test_the_engine_embeds_in_context_and_skips_what_does_not_apply() -> None:
     entries = [EMBEDDERS[name] for name in ("sbert-minilm", "glove-6b-50d", "use")]
     specs = [*comparisons(claim("sbert-minilm", "glove-6b-50d"), entries, None)]
     specs += comparisons(claim("use", "glove-6b-50d"), entries, None)
-    run = ClaimRun(SETTINGS, specs, load_embedder, release_embedder)
-    decided = run.outcome(specs[0].id)
+    run = ClaimRun(SETTINGS, specs, {"T3": [s.id for s in specs]}, load_embedder, release_embedder)
+    decided = run.records()[specs[0].id]
     assert decided.verdict is Verdict.CONFIRMED  # a contextual encoder against the static floor
     assert decided.reference.score == pytest.approx(0.0, abs=1e-6)
-    assert decided.spec.subject.family is Family.SENTENCE_ENCODER
-    assert "not applicable" in run.outcome(specs[1].id).skipped
-    record = decided.as_record(SETTINGS)
-    assert record["subject"]["inputs"]["in-context"]["total"] > 0  # what each side embedded is in the record
-    assert record["reference"]["inputs"]["words"]["not_embedded"] == 0
+    assert decided.subject.embedder.family == str(Family.SENTENCE_ENCODER)
+    assert decided.statistics.unit == "anchors"
+    skipped = run.records()[specs[1].id]
+    assert "not applicable" in skipped.skipped and skipped.verdict is None
+    # the not-applicable comparison counts in the correction family with p = 1
+    assert (decided.correction_family.size, decided.correction_family.measured) == (2, 1)
+    assert decided.subject.inputs["in-context"]["total"] > 0  # what each side embedded is in the record
+    assert decided.reference.inputs["words"]["not_embedded"] == 0
 
 
 def test_the_memo_counts_what_happened_to_its_inputs(glove) -> None:
@@ -221,11 +225,12 @@ def test_the_memo_counts_what_happened_to_its_inputs(glove) -> None:
 )
 @example(np.array([[0.2, 0.0], [0.2, 0.0], [0.2, 1.0]]))  # a constant column whose mean is not exactly 0.2
 def test_correlations_equal_scipys(values: np.ndarray) -> None:
+    pearson, spearman = once(PEARSON, values), once(SPEARMAN, values)
     if np.ptp(values[:, 0]) == 0 or np.ptp(values[:, 1]) == 0:
-        assert np.isnan(pearson(values)) and np.isnan(spearman(values))
+        assert np.isnan(pearson) and np.isnan(spearman)
         return
-    assert pearson(values) == pytest.approx(stats.pearsonr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
-    assert spearman(values) == pytest.approx(stats.spearmanr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
+    assert pearson == pytest.approx(stats.pearsonr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
+    assert spearman == pytest.approx(stats.spearmanr(values[:, 0], values[:, 1]).statistic, abs=1e-9)
 
 
 def test_the_users_copy_of_the_dataset_is_used(tmp_path, glove) -> None:

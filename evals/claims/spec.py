@@ -10,7 +10,7 @@ from pathlib import Path
 from embedders import EmbedderEntry
 from evals.claims.metrics import METRICS
 from evals.claims.settings import Settings
-from evals.claims.stats import Verdict
+from evals.records import Verdict
 
 CLAIMS_PATH = Path(__file__).resolve().parent.parent / "claims.toml"
 
@@ -52,6 +52,14 @@ class Claim:
     pairing: str = "cross"  # or "larger-vs-smaller": subject bigger than reference, same side
     anchor: Side | None = None
     expected: tuple[ExpectedVerdict, ...] = field(default=())
+    # the comparisons Holm's correction runs over together: this claim's, and those of every claim naming the
+    # same correction family (empty: a correction family of its own)
+    correction_family: str = ""
+    paper: bool = True  # a claim the paper makes (False: beyond the paper, e.g. scale)
+
+    @property
+    def family_id(self) -> str:
+        return self.correction_family or self.id
 
     @property
     def sign(self) -> float:
@@ -93,7 +101,7 @@ def _side(table: object, where: str) -> Side:
 
 
 REQUIRED = {"id", "statement", "section", "metric", "subject", "reference", "direction", "margin"}
-OPTIONAL = {"params", "pairing", "anchor", "expect"}
+OPTIONAL = {"params", "pairing", "anchor", "expect", "correction_family", "paper"}
 
 
 def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
@@ -105,6 +113,8 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
         settings = Settings(**document.get("settings", {}))
     except TypeError as error:
         raise ClaimsFileError(f"{path}: [settings]: {error}") from None
+    if settings.correction != "holm":
+        raise ClaimsFileError(f"{path}: [settings]: correction {settings.correction!r}: only 'holm' is implemented")
     claims, seen = [], set()
     for number, table in enumerate(document.get("claim", []), start=1):
         where = f"{path}: [[claim]] #{number} ({table.get('id', '?')})"
@@ -116,6 +126,8 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
             raise ClaimsFileError(f"{where}: metric {table['metric']!r} is not one of {sorted(METRICS)}")
         if table["direction"] not in ("greater", "less"):
             raise ClaimsFileError(f"{where}: direction must be 'greater' or 'less'")
+        if not isinstance(table.get("correction_family", ""), str) or not isinstance(table.get("paper", True), bool):
+            raise ClaimsFileError(f"{where}: correction_family is a name (text) and paper is true or false")
         if table["id"] in seen:
             raise ClaimsFileError(f"{where}: id {table['id']!r} used twice")
         seen.add(table["id"])
@@ -142,6 +154,8 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
                 pairing=table.get("pairing", "cross"),
                 anchor=_side(table["anchor"], where) if "anchor" in table else None,
                 expected=expected,
+                correction_family=table.get("correction_family", ""),
+                paper=table.get("paper", True),
             )
         )
     return settings, claims
@@ -162,3 +176,12 @@ def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str
     if selected is not None:
         specs = [spec for spec in specs if {s.name for s in spec.entries} & selected]
     return specs
+
+
+def correction_families(claims: list[Claim], available: list[EmbedderEntry]) -> dict[str, list[str]]:
+    """Each correction family's members (comparison ids): every comparison its claims define over the embedders
+    available to the session, before any selection narrows what runs."""
+    families: dict[str, list[str]] = {}
+    for claim in claims:
+        families.setdefault(claim.family_id, []).extend(spec.id for spec in comparisons(claim, available, None))
+    return families

@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 
 from embedders import EmbedderInfo, Embeddings
+from evals.records import EmbedderRecord, MeasurementRecord
 from fixtures import DatasetInfo
 
 OOVPolicy = Literal["skip", "zero"]
@@ -29,16 +30,16 @@ class Measurement:
     def check(self) -> str:
         return "/".join(part for part in (self.task, self.dataset.name, self.variant) if part)
 
-    def as_record(self) -> dict[str, object]:
-        return {
-            "check": self.check,
-            "task": self.task,
-            "variant": self.variant,
-            "embedder": self.embedder.as_record(),
-            "dataset": self.dataset.as_record(),
-            "protocol": self.protocol,
-            "metrics": self.metrics,
-        }
+    def as_record(self) -> MeasurementRecord:
+        return MeasurementRecord(
+            check=self.check,
+            task=self.task,
+            variant=self.variant,
+            embedder=EmbedderRecord.from_json(self.embedder.as_record()),
+            dataset=self.dataset.as_record(),
+            protocol=self.protocol,
+            metrics=self.metrics,
+        )
 
 
 class NonFiniteVectors(RuntimeWarning):
