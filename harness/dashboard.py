@@ -1,6 +1,10 @@
 """A self-contained static HTML dashboard built from ledgers: one index.html with inline CSS, inline SVG charts
 drawn here and a few lines of inline script; it fetches nothing and opens from disk.
 
+Two questions are kept apart on the page: how the paper fares (a comparison agrees with the paper, disagrees or is
+undecided; the matrix is coloured by it) and whether anything changed against the recorded baseline (the verdict
+is not the one recorded for it; outlined). A known disagreement recorded as such is red but not outlined.
+
     python -m harness.dashboard reports/ledger/LATEST.jsonl --history reports/ledger --out reports/dashboard
 """
 
@@ -12,16 +16,48 @@ import itertools
 import math
 import re
 import sys
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from embedders.cache import write_text_atomically
+from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, MeasurementRecord, Verdict
 from harness.ledger import Ledger, LedgerError, ledgers_in, read_ledger
-from harness.summary import short_comparison
+from harness.summary import paper_text, short_comparison
 
+# verdicts: badges and the history, where a flip is a change of verdict whatever the paper says
 COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#bf8700", "skipped": "#8c959f"}
+# the matrix, forest plots and bars: agreement with the paper; claims beyond it (scale) in a palette of their own,
+# so that a refuted scale claim never reads as the paper being wrong
+TONES = {
+    "agrees": "#1a7f37",
+    "disagrees": "#cf222e",
+    "undecided": "#bf8700",
+    "beyond-confirmed": "#8250df",
+    "beyond-refuted": "#4c2889",
+    "beyond-inconclusive": "#a371f7",
+    "not-measured": "#8c959f",
+}
+TONE_TEXT = {
+    "agrees": "agrees with the paper",
+    "disagrees": "disagrees with the paper",
+    "undecided": "undecided",
+    "beyond-confirmed": "beyond the paper: confirmed",
+    "beyond-refuted": "beyond the paper: refuted",
+    "beyond-inconclusive": "beyond the paper: inconclusive",
+    "not-measured": "not measured (skipped or error)",
+}
+COUNT_WORDS = {"agrees": "agree", "disagrees": "disagree", "undecided": "undecided"}
 PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#e16f24", "#6e7781", "#bf3989"]
+NO_PAPER_MODELS = "no comparison on the paper's own models in this session"
+FOREST_NOTE = (
+    "Effects: subject minus reference, oriented so that the claim's direction is positive; the dashed line is the "
+    "claim's margin; dots and intervals coloured by agreement with the paper. The 95% intervals are NOT adjusted for "
+    "the correction family. Each verdict comes from the Holm-adjusted p within the claim's correction family (the "
+    "claims sharing it, over every embedder available, whatever the session selected), so an interval clear of the "
+    "margin can still be inconclusive."
+)
 
 
 def esc(value: object) -> str:
@@ -32,12 +68,56 @@ def slug(*parts: str) -> str:
     return "c-" + re.sub(r"[^a-z0-9]+", "-", " ".join(parts).lower()).strip("-")
 
 
-def key_of(record: dict) -> tuple[str, str]:
-    return record["claim"], record["comparison"]
+def number(value: float | None, spec: str = "+.4f") -> str:
+    return "" if value is None else format(value, spec)
 
 
-def verdict_of(record: dict) -> str:
-    return record.get("verdict") or "skipped"
+def key_of(record: ClaimRecord) -> tuple[str, str]:
+    return record.claim, record.comparison
+
+
+def verdict_of(record: ClaimRecord) -> str:
+    return "skipped" if record.verdict is None else str(record.verdict)
+
+
+def tone(record: ClaimRecord) -> str:
+    if record.agreement:
+        return record.agreement
+    return "not-measured" if record.verdict is None else f"beyond-{record.verdict}"
+
+
+def models_of(record: ClaimRecord) -> str:
+    return "paper" if record.on_paper_models else "proxies"
+
+
+def family_label(family: CorrectionFamily) -> str:
+    return f"family {family.id}, m = {family.size}"
+
+
+def baseline_text(record: ClaimRecord) -> str:
+    if record.baseline is None:
+        return "not measured"
+    if record.baseline == "changed":
+        return f"changed: recorded {record.expected}, observed {record.verdict}"
+    return f"as recorded ({record.expected})"
+
+
+def why_text(record: ClaimRecord) -> str:
+    """Why the recorded verdict is not the claim's own, and why a verdict is inconclusive or missing."""
+    parts = [
+        f"recorded {record.expected}: {record.expected_why}" if record.expected is not Verdict.CONFIRMED else None,
+        record.note,
+        f"not measured: {record.skipped}" if record.skipped else None,
+        f"error: {record.error}" if record.error else None,
+    ]
+    return " · ".join(p for p in parts if p)
+
+
+def by_claim(claims: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
+    groups: dict[str, list[ClaimRecord]] = {}
+    for record in claims:
+        groups.setdefault(record.claim, []).append(record)
+    return {claim: sorted(groups[claim], key=lambda r: r.comparison) for claim in sorted(groups)}
 
 
 # ---------------------------------------------------------------- history
@@ -51,6 +131,7 @@ class Point:
     effect: float | None
     low: float | None
     high: float | None
+    agreement: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,17 +143,19 @@ class Flip:
 
 
 def history(ledgers: Iterable[Ledger]) -> dict[tuple[str, str], list[Point]]:
-    """Each comparison's verdict and effect per session, oldest first."""
+    """Each comparison's verdict and effect per session, oldest first; format 1 and 2 ledgers mix, since both
+    read as typed records. Raises LedgerError for a ledger whose claim records do not read."""
     series: dict[tuple[str, str], list[Point]] = {}
     for ledger in sorted(ledgers, key=lambda lg: lg.started):
-        for record in ledger.of_kind("claim"):
+        for record in ledger.claims():
             point = Point(
                 ledger.started,
                 ledger.path.name,
                 verdict_of(record),
-                record.get("effect"),
-                record.get("low"),
-                record.get("high"),
+                record.effect,
+                record.low,
+                record.high,
+                record.agreement,
             )
             series.setdefault(key_of(record), []).append(point)
     return series
@@ -87,6 +170,18 @@ def flips(series: dict[tuple[str, str], list[Point]]) -> list[Flip]:
             if before.verdict != after.verdict:
                 found.append(Flip(claim, comparison, before, after))
     return found
+
+
+def readable_history(ledgers: Iterable[Ledger]) -> list[Ledger]:
+    """An earlier ledger whose claim records do not read is named on the page, not fatal to the dashboard."""
+    readable = []
+    for ledger in ledgers:
+        try:
+            ledger.claims()
+        except LedgerError as error:
+            ledger = Ledger(ledger.path, problems=[*ledger.problems, f"left out of the history: {error}"])
+        readable.append(ledger)
+    return readable
 
 
 # ---------------------------------------------------------------- SVG helpers
@@ -106,18 +201,22 @@ def ticks(low: float, high: float, count: int = 5) -> list[float]:
     return [round(first + i * step, 10) for i in range(int((high - first) / step) + 1)]
 
 
-def forest_plot(records: list[dict]) -> str:
+def _interval_known(record: ClaimRecord) -> bool:
+    return None not in (record.effect, record.low, record.high)
+
+
+def forest_plot(records: list[ClaimRecord]) -> str:
     """Effect and interval of each comparison of a claim, with the zero line and the claim's margin."""
-    decided = [r for r in records if r.get("effect") is not None]
-    if not decided:
+    shown = sorted((r for r in records if _interval_known(r)), key=lambda r: r.comparison)
+    if not shown:
         return ""
-    margin = float(decided[0].get("margin") or 0.0)
-    values = [v for r in decided for v in (r["low"], r["high"])] + [0.0, margin]
+    margin = shown[0].margin
+    values = [v for r in shown for v in (r.low, r.high) if v is not None] + [0.0, margin]
     low, high = min(values), max(values)
     pad = (high - low) * 0.08 or 0.05
     low, high = low - pad, high + pad
     label_w, plot_w, row_h, top = 330, 420, 22, 24
-    height = top + row_h * len(decided) + 30
+    height = top + row_h * len(shown) + 30
     x = lambda v: label_w + scale(v, low, high, 0, plot_w)  # noqa: E731
     parts = [f'<svg class="chart" viewBox="0 0 {label_w + plot_w + 70} {height}" role="img">']
     for t in ticks(low, high):
@@ -130,20 +229,26 @@ def forest_plot(records: list[dict]) -> str:
         f'<line x1="{x(margin):.1f}" x2="{x(margin):.1f}" y1="{top - 10}" y2="{height - 24}" class="margin"/>'
         f'<text x="{x(margin) + 3:.1f}" y="{top - 12}" class="note">margin {margin:+g}</text>'
     )
-    for i, r in enumerate(sorted(decided, key=lambda r: r["comparison"])):
-        y = top + i * row_h + row_h / 2
-        colour = COLOURS[verdict_of(r)]
-        anchor = slug(r["claim"], r["comparison"])
-        parts.append(
-            f'<a href="#{anchor}"><text x="{label_w - 8}" y="{y + 4:.1f}" class="label">'
-            f"{esc(short_comparison(r, 44))}</text></a>"
-            f'<line x1="{x(r["low"]):.1f}" x2="{x(r["high"]):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
-            f'stroke-width="2.5"/><circle cx="{x(r["effect"]):.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
-            f"<title>{esc(r['comparison'])}: {r['effect']:+.4f} [{r['low']:+.4f}, {r['high']:+.4f}] "
-            f"{esc(verdict_of(r))}</title></circle>"
-        )
+    for i, r in enumerate(shown):
+        parts.append(forest_row(r, top + i * row_h + row_h / 2, label_w, x))
     parts.append("</svg>")
     return "".join(parts)
+
+
+def forest_row(r: ClaimRecord, y: float, label_w: int, x: Callable[[float], float]) -> str:
+    colour = TONES[tone(r)]
+    low, high, effect = float(r.low or 0), float(r.high or 0), float(r.effect or 0)
+    title = (
+        f"{r.comparison}: {effect:+.4f} [{low:+.4f}, {high:+.4f}] (not adjusted); Holm p {number(r.adjusted_p, '.4f')} "
+        f"({family_label(r.correction_family)}): {verdict_of(r)}; {TONE_TEXT[tone(r)]}; {baseline_text(r)}"
+    )
+    return (
+        f'<a href="#{slug(r.claim, r.comparison)}"><text x="{label_w - 8}" y="{y + 4:.1f}" class="label">'
+        f"{esc(short_comparison(r, 44))}</text></a>"
+        f'<line x1="{x(low):.1f}" x2="{x(high):.1f}" y1="{y:.1f}" y2="{y:.1f}" stroke="{colour}" '
+        f'stroke-width="2.5"/><circle cx="{x(effect):.1f}" cy="{y:.1f}" r="4" fill="{colour}">'
+        f"<title>{esc(title)}</title></circle>"
+    )
 
 
 def legend(names: list[str]) -> str:
@@ -153,16 +258,22 @@ def legend(names: list[str]) -> str:
     )
 
 
-def distributions(claims: list[dict]) -> str:
-    """D1: each embedder's histogram of random-pair cosines, as outlines on one axis."""
-    histograms: dict[str, dict] = {}
+def histograms_of(claims: list[ClaimRecord]) -> dict[str, dict]:
+    """D1's per-embedder histograms of random-pair cosines, as the sides' summaries carry them."""
+    found: dict[str, dict] = {}
     for r in claims:
-        if r.get("metric") != "random-pair-similarity":
+        if r.metric != "random-pair-similarity":
             continue
-        for side in ("subject", "reference"):
-            hist = ((r.get(side) or {}).get("summary") or {}).get("histogram")
-            if hist:
-                histograms.setdefault(r[side]["name"], hist)
+        for side in (r.subject, r.reference):
+            hist = (side.summary or {}).get("histogram")
+            if isinstance(hist, dict) and hist.get("counts") and hist.get("edges"):
+                found.setdefault(side.embedder.name, hist)
+    return found
+
+
+def distributions(claims: list[ClaimRecord]) -> str:
+    """D1: each embedder's histogram of random-pair cosines, as outlines on one axis."""
+    histograms = histograms_of(claims)
     if not histograms:
         return ""
     names = sorted(histograms)
@@ -193,15 +304,14 @@ def distributions(claims: list[dict]) -> str:
     return "".join(parts) + f'<div class="legend">{legend(names)}</div>'
 
 
-def scale_plots(claims: list[dict]) -> str:
+def scale_plots(claims: list[ClaimRecord]) -> str:
     """Each claim metric against LLM parameter count (log scale); other families as dashed reference lines."""
     series: dict[str, dict[str, tuple[str, int, float]]] = {}
     for r in claims:
-        metric = r["metric"] + "".join(f"[{v}]" for v in (r.get("params") or {}).values())
-        for side in ("subject", "reference"):
-            s = r.get(side) or {}
-            if s.get("score") is not None:
-                series.setdefault(metric, {})[s["name"]] = (s.get("family"), s.get("parameters") or 0, s["score"])
+        for side in (r.subject, r.reference):
+            if side.score is not None:
+                e = side.embedder
+                series.setdefault(r.metric + r.params_text, {})[e.name] = (e.family, e.parameters or 0, side.score)
     return "".join(scale_plot(metric, models) for metric, models in sorted(series.items()))
 
 
@@ -264,11 +374,33 @@ def sparkline(points: list[Point]) -> str:
     for i, p in enumerate(points):
         if p.effect is not None:
             parts.append(
-                f'<circle cx="{x(i):.1f}" cy="{y(p.effect):.1f}" r="2.6" fill="{COLOURS[p.verdict]}">'
+                f'<circle cx="{x(i):.1f}" cy="{y(p.effect):.1f}" r="2.6" fill="{COLOURS.get(p.verdict, "#8c959f")}">'
                 f"<title>{esc(p.started)}: {p.effect:+.4f} {esc(p.verdict)}</title></circle>"
             )
     parts.append("</svg>")
     return "".join(parts)
+
+
+def stacked_bar(claim: str, models: str, counts: dict[str, int]) -> str:
+    """One horizontal bar of counts by tone; the counts are also data attributes, so that they can be read back."""
+    width, height = 220, 14
+    total = sum(counts.values())
+    data = " ".join(f'data-{key}="{n}"' for key, n in counts.items())
+    parts = [
+        f'<svg class="bar" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+        f'data-claim="{esc(claim)}" data-models="{esc(models)}" {data}>'
+    ]
+    left = 0.0
+    for key, n in counts.items():
+        if n:
+            span = width * n / total
+            parts.append(
+                f'<rect x="{left:.1f}" y="0" width="{span:.1f}" height="{height}" fill="{TONES[key]}">'
+                f"<title>{n} {esc(TONE_TEXT[key])}</title></rect>"
+            )
+            left += span
+    words = ", ".join(f"{n} {COUNT_WORDS.get(key, key.removeprefix('beyond-'))}" for key, n in counts.items())
+    return "".join(parts) + f'</svg> <span class="count">{esc(words)}</span>'
 
 
 # ---------------------------------------------------------------- page
@@ -277,16 +409,22 @@ def sparkline(points: list[Point]) -> str:
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1f2328;background:#fff}
 header{background:#24292f;color:#fff;padding:14px 24px}header h1{margin:0;font-size:20px}
-header p{margin:4px 0 0;color:#d0d7de;font-size:13px}main{padding:8px 24px 40px;max-width:1400px}
+header p{margin:4px 0 0;color:#d0d7de;font-size:13px}header p.paper{color:#fff;font-size:15px;max-width:1100px}
+main{padding:8px 24px 40px;max-width:1400px}
 h2{border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:28px}h3{margin:18px 0 4px}
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #d0d7de;padding:3px 7px;text-align:left}
-th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 #matrix td.cell{text-align:center;color:#fff;font-weight:600;min-width:64px;padding:0}
 #matrix td.cell a{display:block;color:#fff;text-decoration:none;padding:4px 6px}
-#matrix td.unexpected{outline:3px solid #1f2328;outline-offset:-3px}#matrix td.none{background:#f6f8fa}
+#matrix td.changed{outline:3px solid #1f2328;outline-offset:-3px}#matrix td.none{background:#f6f8fa}
 #matrix th.claim{writing-mode:vertical-rl;transform:rotate(180deg);white-space:nowrap;vertical-align:bottom}
 .v-confirmed{background:#1a7f37}.v-refuted{background:#cf222e}.v-inconclusive{background:#bf8700}
 .v-skipped{background:#8c959f}.badge{color:#fff;border-radius:10px;padding:1px 8px;font-size:12px}
+.t-agrees{background:#1a7f37}.t-disagrees{background:#cf222e}.t-undecided{background:#bf8700}
+.t-beyond-confirmed{background:#8250df}.t-beyond-refuted{background:#4c2889}
+.t-beyond-inconclusive{background:#a371f7}.t-not-measured{background:#8c959f}
+.outlined{border:2px solid #1f2328;background:#fff;color:#1f2328}
+svg.bar{vertical-align:middle;background:#f6f8fa}.count{font-size:12px;color:#57606a}
 tr:target{background:#fff8c5}.chart{width:100%;max-width:780px;height:auto;display:block}
 .chart.small{max-width:470px}figure{display:inline-block;margin:6px 18px 6px 0;vertical-align:top}
 figcaption{font-weight:600;font-size:13px}.grid{stroke:#eaeef2}.zero{stroke:#8c959f}
@@ -299,97 +437,165 @@ margin:0 5px 3px 0;vertical-align:middle}.strip i{display:inline-block;width:10p
 .controls{margin:8px 0}.hidden{display:none}details{margin:6px 0}code{font-size:12px}
 """
 
+# the checkbox keeps its id (only-unexpected): "unexpected" now means changed against the recorded baseline
 SCRIPT = """
 document.getElementById('only-unexpected').addEventListener('change', function (event) {
   document.querySelectorAll('#matrix tbody tr').forEach(function (row) {
-    var odd = row.querySelector('td.unexpected') !== null;
-    row.classList.toggle('hidden', event.target.checked && !odd);
+    var changed = row.querySelector('td.changed') !== null;
+    row.classList.toggle('hidden', event.target.checked && !changed);
   });
 });
 """
 
 
-def matrix(claims: list[dict]) -> str:
-    """Comparisons down, claims across: each cell the verdict's colour and the effect, linking to its detail."""
-    claim_ids = sorted({r["claim"] for r in claims})
-    rows = sorted({r["comparison"] for r in claims})
+def paper_summary(claims: list[ClaimRecord]) -> str:
+    return "".join(f'<p class="paper">{esc(p)}</p>' for p in paper_text(claims))
+
+
+def matrix_cell(r: ClaimRecord | None) -> str:
+    if r is None:
+        return '<td class="none"></td>'
+    changed = r.baseline == "changed"
+    text = f"{r.effect:+.3f}" if r.effect is not None else "n/a" if r.measured else "error" if r.error else "skip"
+    agreement = r.agreement or ("beyond the paper" if r.measured else "not measured")
+    on = "on the paper's own models" if r.on_paper_models else "on proxies"
+    title = f"{r.claim} · {r.comparison}: {TONE_TEXT[tone(r)]} ({on}); verdict {verdict_of(r)}; {baseline_text(r)}"
+    return (
+        f'<td class="cell t-{tone(r)}{" changed" if changed else ""}" data-claim="{esc(r.claim)}" '
+        f'data-comparison="{esc(r.comparison)}" data-verdict="{esc(verdict_of(r))}" '
+        f'data-agreement="{esc(agreement)}" data-baseline="{esc(r.baseline or "not measured")}" '
+        f'data-models="{models_of(r)}" title="{esc(title)}"><a href="#{slug(r.claim, r.comparison)}">{text}</a></td>'
+    )
+
+
+def matrix(claims: list[ClaimRecord]) -> str:
+    """Comparisons down, claims across: each cell coloured by agreement with the paper and outlined when its
+    verdict changed against the recorded baseline; the effect links to its detail row."""
+    claim_ids = sorted({r.claim for r in claims})
     cells = {key_of(r): r for r in claims}
     head = "".join(f'<th class="claim">{esc(c)}</th>' for c in claim_ids)
-    body = []
-    for comparison in rows:
-        tds = []
-        for claim in claim_ids:
-            r = cells.get((claim, comparison))
-            if r is None:
-                tds.append('<td class="none"></td>')
-                continue
-            verdict = verdict_of(r)
-            unexpected = r.get("expected") and verdict not in (r["expected"], "skipped")
-            text = f"{r['effect']:+.3f}" if r.get("effect") is not None else "skip"
-            title = f"{claim} · {comparison}: {verdict}" + (f" (expected {r['expected']})" if unexpected else "")
-            tds.append(
-                f'<td class="cell v-{verdict}{" unexpected" if unexpected else ""}" data-claim="{esc(claim)}" '
-                f'data-comparison="{esc(comparison)}" data-verdict="{verdict}" title="{esc(title)}">'
-                f'<a href="#{slug(claim, comparison)}">{text}</a></td>'
-            )
-        body.append(f"<tr><th>{esc(comparison)}</th>{''.join(tds)}</tr>")
-    key = " ".join(f'<span class="badge v-{v}">{v}</span>' for v in COLOURS)
+    body = [
+        f"<tr><th>{esc(comparison)}</th>{''.join(matrix_cell(cells.get((c, comparison))) for c in claim_ids)}</tr>"
+        for comparison in sorted({r.comparison for r in claims})
+    ]
+    used = [t for t in TONES if any(tone(r) == t for r in claims)]
+    key = " ".join(f'<span class="badge t-{t}">{esc(TONE_TEXT[t])}</span>' for t in used)
     return (
-        f'<div class="controls">{key} · outlined: not the expected verdict · <label><input type="checkbox" '
-        'id="only-unexpected"> only comparisons with an unexpected verdict</label></div>'
+        f'<div class="controls">colour: {key} · <span class="badge outlined">outlined</span>: changed against the '
+        'recorded baseline (the verdict is not the recorded one) · <label><input type="checkbox" '
+        'id="only-unexpected"> only comparisons changed against the recorded baseline</label></div>'
         f'<table id="matrix"><thead><tr><th>comparison</th>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
     )
 
 
-def claim_sections(claims: list[dict]) -> str:
-    out = []
-    by_claim: dict[str, list[dict]] = {}
-    for r in claims:
-        by_claim.setdefault(r["claim"], []).append(r)
-    for claim in sorted(by_claim):
-        records = sorted(by_claim[claim], key=lambda r: r["comparison"])
-        first = records[0]
-        rows = []
-        for r in records:
-            verdict = verdict_of(r)
-            subject, reference = r.get("subject") or {}, r.get("reference") or {}
-            dataset = r.get("dataset") or {}
-            number = lambda v, f="+.4f": "" if v is None else format(v, f)  # noqa: E731
-            rows.append(
-                f'<tr id="{slug(claim, r["comparison"])}"><td>{esc(r["comparison"])}</td>'
-                f'<td class="num">{number(subject.get("score"), ".4f")}</td>'
-                f'<td class="num">{number(reference.get("score"), ".4f")}</td>'
-                f'<td class="num">{number(r.get("effect"))}</td>'
-                f'<td class="num">[{number(r.get("low"))}, {number(r.get("high"))}]</td>'
-                f'<td class="num">{number(r.get("adjusted_p"), ".4f")}</td>'
-                f'<td><span class="badge v-{verdict}">{verdict}</span></td><td>{esc(r.get("expected", ""))}</td>'
-                f'<td>{esc(r.get("outcome", ""))}</td><td class="num">{r.get("items", "")}</td>'
-                f'<td><code title="{esc(dataset.get("sha256", ""))}">{esc(dataset.get("dataset", ""))} '
-                f"{esc(str(dataset.get('sha256', ''))[:12])}</code></td></tr>"
-            )
-        out.append(
-            f'<section id="{slug(claim)}"><h3>{esc(claim)} — {esc(first.get("statement", ""))}</h3>'
-            f'<p class="muted">{esc(first.get("section", ""))} · metric {esc(first["metric"])} · direction '
-            f"{esc(first.get('direction', ''))} · margin {first.get('margin', 0):+g}</p>{forest_plot(records)}"
-            "<table><thead><tr><th>comparison</th><th>subject</th><th>reference</th><th>effect</th>"
-            "<th>95% interval</th><th>Holm p</th><th>verdict</th><th>expected</th><th>test</th><th>items</th>"
-            f"<th>dataset sha256</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
-        )
-    return "".join(out)
+def tone_counts(records: list[ClaimRecord], paper: bool) -> dict[str, int]:
+    found = Counter(tone(r) for r in records)
+    keys = COUNT_WORDS if paper else [f"beyond-{v}" for v in Verdict]
+    return {key: found[key] for key in keys}
 
 
-def measurements_table(measurements: list[dict]) -> str:
+def agreement_cell(claim: str, records: list[ClaimRecord], models: str) -> str:
+    chosen = [r for r in records if r.measured and models_of(r) == models]
+    if not chosen:
+        where = "on the paper's own models" if models == "paper" else "on proxies"
+        return f'<td class="muted">none {esc(where)}</td>'
+    return f"<td>{stacked_bar(claim, models, tone_counts(chosen, True))}</td>"
+
+
+def agreement_row(claim: str, records: list[ClaimRecord], own_models: bool) -> str:
+    """One claim: its bars (paper models and proxies apart), what changed, what was not measured."""
+    first = records[0]
+    if first.paper:
+        own = [agreement_cell(claim, records, "paper")] if own_models else []
+        cells = "".join([*own, agreement_cell(claim, records, "proxies")])
+    else:
+        measured = [r for r in records if r.measured]
+        bar = stacked_bar(claim, "beyond", tone_counts(measured, False)) if measured else "none measured"
+        cells = f"<td colspan='{2 if own_models else 1}'>{bar} <span class='muted'>(beyond the paper)</span></td>"
+    changed = sum(1 for r in records if r.baseline == "changed")
+    missing = sum(1 for r in records if not r.measured)
+    return (
+        f'<tr><th><a href="#{slug(claim)}">{esc(claim)}</a></th>{cells}<td class="num">{changed}</td>'
+        f'<td class="num">{missing}</td></tr>'
+    )
+
+
+def agreement_table(claims: list[ClaimRecord]) -> str:
+    """Per claim, how many comparisons agree with the paper, disagree or are undecided; those on the paper's own
+    models apart from those on proxies, since only the former test the paper's claim as it was made."""
+    own_models = any(r.on_paper_models and r.measured for r in claims)
+    head = "<th>on the paper's own models</th>" if own_models else ""
+    note = "" if own_models else f"<p class='muted'>{esc(NO_PAPER_MODELS)}: every bar below is on proxies.</p>"
+    rows = "".join(agreement_row(claim, records, own_models) for claim, records in by_claim(claims).items())
+    return (
+        f'{note}<table id="agreement"><thead><tr><th>claim</th>{head}<th>on proxies</th><th>changed against the '
+        f"recorded baseline</th><th>not measured</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def detail_row(r: ClaimRecord, family_per_row: bool) -> str:
+    dataset = r.dataset or {}
+    sha = str(dataset.get("sha256") or "")
+    statistics = r.statistics
+    unit = statistics.unit if statistics else ""
+    if statistics and statistics.units:
+        unit += f" (n = {statistics.units})"
+    holm = number(r.adjusted_p, ".4f") + (f" ({family_label(r.correction_family)})" if family_per_row else "")
+    agreement = r.agreement or ("beyond the paper" if r.measured else "")
+    return (
+        f'<tr id="{slug(r.claim, r.comparison)}"><td>{esc(r.comparison)}</td>'
+        f'<td class="num">{number(r.subject.score, ".4f")}</td><td class="num">{number(r.reference.score, ".4f")}</td>'
+        f'<td class="num">{number(r.effect)}</td><td class="num">[{number(r.low)}, {number(r.high)}]</td>'
+        f'<td class="num">{esc(holm)}</td><td>{esc(unit)}</td>'
+        f'<td><span class="badge v-{esc(verdict_of(r))}">{esc(verdict_of(r))}</span></td>'
+        f'<td><span class="badge t-{tone(r)}">{esc(agreement or "not measured")}</span></td>'
+        f"<td>{esc(baseline_text(r))}</td><td>{esc(why_text(r))}</td><td>{esc(r.outcome or '')}</td>"
+        f'<td class="num">{esc(r.items if r.items is not None else "")}</td>'
+        f'<td><code title="{esc(sha)}">{esc(dataset.get("dataset", ""))} {esc(sha[:12])}</code></td></tr>'
+    )
+
+
+def families_of(records: Iterable[ClaimRecord]) -> dict[str, CorrectionFamily]:
+    return {r.correction_family.id: r.correction_family for r in records}
+
+
+def claim_section(claim: str, records: list[ClaimRecord]) -> str:
+    first = records[0]
+    families = families_of(records)
+    family_per_row = len({(f.id, f.size) for f in families.values()}) > 1
+    holm = "Holm p (family per row)" if family_per_row else f"Holm p ({family_label(first.correction_family)})"
+    described = "; ".join(f"{f.describe()}, {f.in_session} of {f.size} in this session" for f in families.values())
+    caption = f"Intervals not adjusted for the family; each verdict comes from the Holm p within it ({described})."
+    where = "a claim of the paper" if first.paper else "beyond the paper"
+    return (
+        f'<section id="{slug(claim)}"><h3>{esc(claim)} — {esc(first.statement)}</h3>'
+        f'<p class="muted">{esc(first.section)} · {where} · metric {esc(first.metric + first.params_text)} · '
+        f"direction {esc(first.direction)} · margin {first.margin:+g}</p>{forest_plot(records)}"
+        f'<p class="muted caption">{esc(caption)}</p>'
+        "<table><thead><tr><th>comparison</th><th>subject</th><th>reference</th><th>effect</th>"
+        f"<th>95% interval (not adjusted)</th><th>{esc(holm)}</th><th>resampling unit</th><th>verdict</th>"
+        "<th>agreement with the paper</th><th>baseline</th><th>note / why</th><th>test</th><th>items</th>"
+        f"<th>dataset sha256</th></tr></thead><tbody>{''.join(detail_row(r, family_per_row) for r in records)}"
+        "</tbody></table></section>"
+    )
+
+
+def claim_sections(claims: list[ClaimRecord]) -> str:
+    return "".join(claim_section(claim, records) for claim, records in by_claim(claims).items())
+
+
+def measurements_table(measurements: list[MeasurementRecord]) -> str:
     if not measurements:
         return "<p class='muted'>no measurements in this session</p>"
     rows = []
-    for m in sorted(measurements, key=lambda m: (m["check"], m["embedder"]["name"])):
-        metrics = m["metrics"]
-        headline = next((k for k in ("spearman", "accuracy", "pearson") if metrics.get(k) is not None), None)
-        value = f"{metrics[headline]:.4f}" if headline else ""
+    for m in sorted(measurements, key=lambda m: (m.check, m.embedder.name)):
+        headline = next((k for k in ("spearman", "accuracy", "pearson") if m.metrics.get(k) is not None), None)
+        value = f"{m.metrics[headline]:.4f}" if headline else ""
+        coverage = m.metrics.get("coverage")
         rows.append(
-            f"<tr><td>{esc(m['check'])}</td><td>{esc(m['embedder']['name'])}</td><td>{esc(headline or '')}</td>"
-            f'<td class="num">{value}</td><td class="num">{metrics.get("coverage", 0):.1%}</td>'
-            f"<td>{esc(m.get('outcome', ''))}</td></tr>"
+            f"<tr><td>{esc(m.check)}</td><td>{esc(m.embedder.name)}</td><td>{esc(headline or '')}</td>"
+            f'<td class="num">{value}</td><td class="num">{"" if coverage is None else f"{coverage:.1%}"}</td>'
+            f"<td>{esc(m.outcome or '')}</td></tr>"
         )
     return (
         "<table><thead><tr><th>check</th><th>embedder</th><th>metric</th><th>value</th><th>coverage</th>"
@@ -397,29 +603,38 @@ def measurements_table(measurements: list[dict]) -> str:
     )
 
 
-def history_section(ledgers: list[Ledger]) -> str:
-    series = history(ledgers)
-    sessions = len({lg.started for lg in ledgers})
-    if sessions < 2:
-        return f"<p class='muted'>{sessions} session in the history folder: history needs two or more.</p>"
-    found = flips(series)
-    flip_rows = "".join(
+def flips_table(found: list[Flip]) -> str:
+    if not found:
+        return "<p>No verdict flipped.</p>"
+    rows = "".join(
         f"<tr><td>{esc(f.claim)}</td><td>{esc(f.comparison)}</td><td>{esc(f.before.started)}</td>"
-        f'<td><span class="badge v-{f.before.verdict}">{f.before.verdict}</span> → '
-        f'<span class="badge v-{f.after.verdict}">{f.after.verdict}</span></td><td>{esc(f.after.started)}</td></tr>'
+        f'<td><span class="badge v-{esc(f.before.verdict)}">{esc(f.before.verdict)}</span> → '
+        f'<span class="badge v-{esc(f.after.verdict)}">{esc(f.after.verdict)}</span></td>'
+        f"<td>{esc(f.after.started)}</td></tr>"
         for f in found
     )
-    flips_html = (
-        f'<table id="flips"><thead><tr><th>claim</th><th>comparison</th><th>before</th><th>flip</th><th>after</th>'
-        f"</tr></thead><tbody>{flip_rows}</tbody></table>"
-        if found
-        else "<p>No verdict flipped.</p>"
+    return (
+        '<table id="flips"><thead><tr><th>claim</th><th>comparison</th><th>before</th><th>flip</th><th>after</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+def point_title(p: Point) -> str:
+    return f"{p.started}: {p.verdict}" + (f" ({p.agreement})" if p.agreement else "")
+
+
+def history_section(ledgers: list[Ledger]) -> str:
+    # a ledger left out of the history (unreadable) holds no records and is no session
+    sessions = sorted({lg.started for lg in ledgers if lg.records})
+    if len(sessions) < 2:
+        return f"<p class='muted'>{len(sessions)} session in the history folder: history needs two or more.</p>"
+    series = history(lg for lg in ledgers if lg.records)
+    found = flips(series)
     rows = []
     for (claim, comparison), points in sorted(series.items()):
         effects = [p.effect for p in points if p.effect is not None]
         drift = f"{effects[-1] - effects[0]:+.4f}" if len(effects) > 1 else ""
-        strip = "".join(f'<i class="v-{p.verdict}" title="{esc(p.started)}: {esc(p.verdict)}"></i>' for p in points)
+        strip = "".join(f'<i class="v-{esc(p.verdict)}" title="{esc(point_title(p))}"></i>' for p in points)
         count = sum(1 for f in found if (f.claim, f.comparison) == (claim, comparison))
         rows.append(
             f"<tr><td>{esc(claim)}</td><td>{esc(comparison)}</td><td class='num'>{len(points)}</td>"
@@ -427,15 +642,47 @@ def history_section(ledgers: list[Ledger]) -> str:
             f'<td class="num">{count}</td></tr>'
         )
     return (
-        f"<p>{sessions} sessions, {esc(min(lg.started for lg in ledgers))} to "
-        f"{esc(max(lg.started for lg in ledgers))}.</p><h3>Verdict flips</h3>{flips_html}"
+        f"<p>{len(sessions)} sessions, {esc(sessions[0])} to {esc(sessions[-1])} (ledger formats 1 and 2 alike)."
+        f"</p><h3>Verdict flips</h3>{flips_table(found)}"
         "<h3>Effect over time</h3><table><thead><tr><th>claim</th><th>comparison</th><th>sessions</th>"
         "<th>verdicts</th><th>effect (dots coloured by verdict)</th><th>drift</th><th>flips</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
-def session_facts(ledger: Ledger) -> str:
+def families_text(footer: dict, claims: list[ClaimRecord]) -> str:
+    """The session's correction families: from the footer (format 2), from a format 1 footer's one Holm family,
+    or, for a session that did not finish, from its claim records."""
+    families = footer.get("correction_families")
+    if isinstance(families, dict) and families:
+        return "; ".join(
+            f"{name}: m = {f.get('size', '?')}, {f.get('in_session', '?')} in this session"
+            for name, f in sorted(families.items())
+            if isinstance(f, dict)
+        )
+    if footer.get("holm_family_size") is not None:
+        return f"one family, the whole session: m = {footer['holm_family_size']} (ledger format 1)"
+    found = families_of(claims)
+    if found:
+        return "; ".join(f"{f.id}: m = {f.size}, {f.in_session} in this session" for _, f in sorted(found.items()))
+    return "?"
+
+
+def embedder_rows(ledger: Ledger) -> str:
+    rows = []
+    for line in ledger.of_kind("embedder"):
+        try:
+            e = EmbedderRecord.from_json(line)
+        except TypeError:  # a line without a name or family describes nothing worth a row
+            continue
+        rows.append(
+            f"<tr><td>{esc(e.name)}</td><td>{esc(e.family)}</td><td><code>{esc(e.fingerprint or '')}</code></td>"
+            f"<td>{esc(e.paper_model or 'proxy')}</td><td>{esc(e.weights or '')}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def session_facts(ledger: Ledger, claims: list[ClaimRecord]) -> str:
     header, footer = ledger.header, ledger.footer or {}
     env = header.get("environment") or {}
     suite = env.get("suite") or {}
@@ -443,11 +690,6 @@ def session_facts(ledger: Ledger) -> str:
     machine = env.get("machine") or {}
     tests = ", ".join(f"{v} {k}" for k, v in sorted((footer.get("tests") or {}).items()))
     commit = str(suite.get("commit") or "?")[:12] + (" (uncommitted changes)" if suite.get("dirty") else "")
-    embedders = "".join(
-        f"<tr><td>{esc(e.get('name'))}</td><td>{esc(e.get('family'))}</td><td><code>{esc(e.get('fingerprint'))}"
-        f"</code></td><td>{esc(e.get('weights', ''))}</td></tr>"
-        for e in ledger.of_kind("embedder")
-    )
     settings = header.get("claims_settings") or {}
     statistics = ", ".join(f"{k} {v}" for k, v in settings.items()) if isinstance(settings, dict) else settings
     return (
@@ -459,32 +701,51 @@ def session_facts(ledger: Ledger) -> str:
         f"<tr><th>python, packages</th><td>{esc(env.get('python', '?'))}; {esc(packages)}</td></tr>"
         f"<tr><th>machine</th><td>{esc(machine.get('platform', '?'))}, {esc(machine.get('cpu_count', '?'))} CPUs"
         "</td></tr>"
-        f"<tr><th>statistics</th><td>{esc(statistics)}"
-        f"; Holm family {esc(footer.get('holm_family_size', '?'))}</td></tr>"
+        f"<tr><th>statistics</th><td>{esc(statistics)}</td></tr>"
+        f"<tr><th>correction families (Holm)</th><td>{esc(families_text(footer, claims))}</td></tr>"
         f"<tr><th>command</th><td><code>pytest {esc(' '.join(header.get('arguments') or []))}</code></td></tr>"
-        f"<tr><th>ledger</th><td><code>{esc(ledger.path.name)}</code></td></tr>"
-        "</tbody></table>"
-        f"<details><summary>embedder fingerprints</summary><table><thead><tr><th>embedder</th><th>family</th>"
-        f"<th>fingerprint</th><th>weights</th></tr></thead><tbody>{embedders}</tbody></table></details>"
+        f"<tr><th>ledger</th><td><code>{esc(ledger.path.name)}</code> (format {esc(header.get('format', 1))})"
+        "</td></tr></tbody></table>"
+        "<details><summary>embedder fingerprints</summary><table><thead><tr><th>embedder</th><th>family</th>"
+        f"<th>fingerprint</th><th>paper model</th><th>weights</th></tr></thead><tbody>{embedder_rows(ledger)}"
+        "</tbody></table></details>"
     )
 
 
-def render(current: Ledger, earlier: list[Ledger]) -> str:
-    claims, measurements = current.of_kind("claim"), current.of_kind("measurement")
-    problems = [p for lg in (current, *earlier) for p in lg.problems]
-    counts = {v: sum(1 for r in claims if verdict_of(r) == v) for v in COLOURS}
-    summary = " · ".join(f"{n} {v}" for v, n in counts.items() if n)
-    unexpected = sum(1 for r in claims if r.get("expected") and verdict_of(r) not in (r["expected"], "skipped"))
-    sections = [
-        f"<header><h1>embedding-claims · {esc(current.started)}</h1><p>{len(claims)} comparisons: "
-        f"{esc(summary)} · {unexpected} not as expected · {len(measurements)} measurements</p></header><main>",
-        "".join(f'<p class="problems">{esc(p)}</p>' for p in problems),
+def headline(claims: list[ClaimRecord], measurements: list[MeasurementRecord]) -> str:
+    verdicts = Counter(verdict_of(r) for r in claims)
+    summary = " · ".join(f"{verdicts[v]} {v}" for v in COLOURS if verdicts[v])
+    changed = sum(1 for r in claims if r.baseline == "changed")
+    return (
+        f"<p>{len(claims)} comparisons: {esc(summary)} · {changed} changed against the recorded baseline · "
+        f"{len(measurements)} measurements</p>"
+    )
+
+
+def claims_part(claims: list[ClaimRecord]) -> list[str]:
+    if not claims:
+        return ["<h2 id=\"matrix-title\">Claims matrix</h2><p class='muted'>no claims in this session</p>"]
+    return [
+        "<h2>How the paper fares, claim by claim</h2>",
+        agreement_table(claims),
         '<h2 id="matrix-title">Claims matrix</h2>',
-        matrix(claims) if claims else "<p class='muted'>no claims in this session</p>",
-        "<h2>Claims: effects with 95% intervals</h2>",
-        '<p class="muted">Subject minus reference, oriented so that the claim\'s direction is positive; the dashed '
-        "line is the claim's margin. Dots and intervals coloured by verdict.</p>",
+        matrix(claims),
+        "<h2>Claims: effects with 95% intervals (not adjusted for the correction family)</h2>",
+        f'<p class="muted">{esc(FOREST_NOTE)}</p>',
         claim_sections(claims),
+    ]
+
+
+def render(current: Ledger, earlier: list[Ledger]) -> str:
+    claims, measurements = current.claims(), current.measurements()
+    earlier = readable_history(earlier)
+    problems = [p for lg in (current, *earlier) for p in lg.problems]
+    sections = [
+        f"<header><h1>embedding-claims · {esc(current.started)}</h1>{headline(claims, measurements)}",
+        paper_summary(claims) if claims else "",
+        "</header><main>",
+        "".join(f'<p class="problems">{esc(p)}</p>' for p in problems),
+        *claims_part(claims),
         "<h2>D1: cosine of random word pairs</h2>",
         distributions(claims) or "<p class='muted'>no D1 comparison in this session</p>",
         "<h2>Scale: metric vs LLM parameter count</h2>",
@@ -494,7 +755,7 @@ def render(current: Ledger, earlier: list[Ledger]) -> str:
         "<h2>Measurements</h2>",
         measurements_table(measurements),
         "<h2>Session</h2>",
-        session_facts(current),
+        session_facts(current, claims),
         "</main>",
     ]
     return (
@@ -508,7 +769,8 @@ def render(current: Ledger, earlier: list[Ledger]) -> str:
 
 
 def build_dashboard(current: Ledger, earlier: list[Ledger], out: Path) -> Path:
-    """Write out/index.html (atomically) and return the folder."""
+    """Write out/index.html (atomically) and return the folder. Raises LedgerError when the current ledger's
+    claim or measurement records do not read; an earlier ledger's are named on the page instead."""
     write_text_atomically(out / "index.html", render(current, earlier))
     (out / "index.html").chmod(0o644)  # a temporary file's private mode would hide it from a web server
     return out
@@ -526,13 +788,13 @@ def main(argv: list[str] | None = None) -> int:
         ledgers = [read_ledger(p) for p in args.ledgers]
         paths = {p.resolve() for p in args.ledgers}
         more = [read_ledger(p) for p in ledgers_in(args.history) if p.resolve() not in paths] if args.history else []
+        current = ledgers[-1]
+        for problem in current.problems:
+            print(f"warning: {problem}", file=sys.stderr)
+        out = build_dashboard(current, [*ledgers[:-1], *more], args.out)
     except (OSError, LedgerError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    current = ledgers[-1]
-    for problem in current.problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    out = build_dashboard(current, [*ledgers[:-1], *more], args.out)
     print(out / "index.html")
     return 0
 

@@ -1,49 +1,118 @@
-"""The ledger survives a killed writer; history across ledgers finds verdict flips; the summary fits 100 columns."""
+"""The ledger survives a killed writer; history across ledgers (formats 1 and 2) finds verdict flips; the dashboard
+colours by agreement with the paper and marks changes against the baseline apart; the summary fits 100 columns."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, SideRecord, StatisticsRecord, Verdict
 from harness.dashboard import build_dashboard, flips, history
 from harness.ledger import LedgerError, LedgerWriter, read_ledger
-from harness.summary import WIDTH, claims_table, short_comparison, short_name
+from harness.summary import WIDTH, claim_lines, claims_table, paper_lines, scale_table, short_comparison, short_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sk-never-write-this-0123456789"
 
 
-def claim_record(claim: str, comparison: str, verdict: str, effect: float, expected: str = "confirmed") -> dict:
+PAPER_MODEL = {"llama2-7b": "LLaMA-2 7B", "glove-6b-50d": "GloVe", "sbert-minilm": "SBERT (all-MiniLM-L6-v2)"}
+
+
+def embedder(name: str) -> EmbedderRecord:
+    """An embedder as the registry describes it; the paper's own models carry ``paper_model``."""
+    family = "static" if name.startswith("glove") else "sentence-encoder" if name.startswith("sbert") else "llm"
+    parameters = {"llama2-7b": 6_738_000_000, "smollm2-135m": 135_000_000, "gemma3-270m": 268_000_000}.get(name)
+    return EmbedderRecord(name, family, parameters, paper_model=PAPER_MODEL.get(name), fingerprint=f"fp-{name}")
+
+
+def claim_record(
+    claim: str, comparison: str, verdict: str | None, effect: float, expected: str = "confirmed"
+) -> ClaimRecord:
+    """One comparison as a test reports it (verdict None: skipped). Its embedders are the paper's own models when
+    every one of them is in PAPER_MODEL (llama2-7b vs glove-6b-50d), proxies otherwise."""
+    subject, reference = comparison.split(" vs ")
+    return ClaimRecord(
+        claim=claim,
+        statement=f"the statement of {claim}",
+        section="decontextualized",
+        paper=not claim.startswith("S-"),
+        metric="random-pair-similarity",
+        params={},
+        direction="greater",
+        margin=0.0,
+        comparison=comparison,
+        subject=SideRecord(embedder(subject), score=0.5 + effect),
+        reference=SideRecord(embedder(reference), score=0.5),
+        anchor=None,
+        expected=Verdict(expected),
+        expected_why="the paper's claim" if expected == "confirmed" else f"measured here: {expected} at 135M",
+        correction_family=CorrectionFamily(claim, size=4, in_session=2, measured=2),
+        statistics=StatisticsRecord(test="paired bootstrap", unit="random word pairs", units=1000, resamples=2000),
+        verdict=Verdict(verdict) if verdict else None,
+        skipped=None if verdict else "embedder not available here",
+        effect=effect if verdict else None,
+        low=effect - 0.05 if verdict else None,
+        high=effect + 0.05 if verdict else None,
+        p_value=0.0005 if verdict else None,
+        adjusted_p=0.001 if verdict else None,
+        items=1000 if verdict else None,
+        dataset={"dataset": "wordnet-random-pairs", "sha256": "ab" * 32},
+    )
+
+
+def line(record: ClaimRecord) -> dict:
+    return {"kind": "claim", **record.to_json()}
+
+
+def claim_record_v1(claim: str, comparison: str, verdict: str, effect: float, expected: str = "confirmed") -> dict:
+    """A claim line as format 1 ledgers wrote it: a string-keyed dict, one Holm family over the whole session."""
     subject, reference = comparison.split(" vs ")
     return {
         "kind": "claim",
         "claim": claim,
+        "statement": f"the statement of {claim}",
+        "section": "decontextualized",
         "comparison": comparison,
         "metric": "random-pair-similarity",
         "params": {},
+        "direction": "greater",
         "margin": 0.0,
         "subject": {"name": subject, "family": "llm", "parameters": 135_000_000, "score": 0.5 + effect},
         "reference": {"name": reference, "family": "static", "parameters": None, "score": 0.5},
         "effect": effect,
         "low": effect - 0.05,
         "high": effect + 0.05,
+        "p_value": 0.0005,
         "adjusted_p": 0.001,
         "verdict": verdict,
         "expected": expected,
+        "expected_why": "the paper's claim",
+        "statistics": {"alpha": 0.05, "family_size": 96, "resamples": 2000, "seed": 20240217},
     }
 
 
-def write_ledger(path: Path, started: str, records: list[dict]) -> Path:
+def write_ledger(path: Path, started: str, records: list[ClaimRecord | dict], version: int = 2) -> Path:
+    """A finished session: header, claim lines, footer, each as ledgers of that format wrote them."""
+    lines = [r if isinstance(r, dict) else line(r) for r in records]
+    footer: dict = {"kind": "footer", "claims": len(records)}
+    if version == 1:
+        footer["holm_family_size"] = 96
+    else:
+        footer["correction_families"] = {r["claim"]: {"size": 4, "in_session": 2} for r in lines}
     writer = LedgerWriter(path)
-    for record in [{"kind": "session", "started": started}, *records, {"kind": "footer", "claims": len(records)}]:
+    for record in [{"kind": "session", "started": started, "format": version}, *lines, footer]:
         writer.write(record)
     writer.close()
     return path
@@ -76,6 +145,147 @@ def test_history_of_three_ledgers_finds_the_verdict_flip(tmp_path: Path) -> None
     page = (build_dashboard(ledgers[0], ledgers[1:], tmp_path / "dash") / "index.html").read_text()
     flip_table = page.split('<table id="flips">', 1)[1].split("</table>", 1)[0]
     assert flipping in flip_table and steady not in flip_table
+
+
+def test_history_mixes_format_1_and_format_2_ledgers(tmp_path: Path) -> None:
+    """A nightly folder that spans the format change: flips are found across it, and each session's page names
+    the correction it used (format 1: one Holm family over the session; format 2: one per claim)."""
+    from harness.dashboard import main
+
+    comparison = "smollm2-135m vs glove-6b-50d"
+    old = write_ledger(
+        tmp_path / "2026-11-01.jsonl",
+        "2026-11-01T02:00:00+00:00",
+        [
+            claim_record_v1("D1", comparison, "confirmed", 0.2),
+            claim_record_v1("D3", comparison, "refuted", -0.2, expected="refuted"),
+        ],
+        version=1,
+    )
+    new = write_ledger(
+        tmp_path / "2026-11-02.jsonl",
+        "2026-11-02T02:00:00+00:00",
+        [
+            claim_record("D1", comparison, "refuted", -0.1),
+            claim_record("D3", comparison, "refuted", -0.25, expected="refuted"),
+        ],
+    )
+    ledgers = [read_ledger(new), read_ledger(old)]
+    assert [(c.version, c.correction_family.size) for c in ledgers[1].claims()] == [(1, 96), (1, 96)]
+    series = history(ledgers)
+    assert [(p.ledger, p.verdict, p.agreement) for p in series[("D1", comparison)]] == [
+        ("2026-11-01.jsonl", "confirmed", "agrees"),
+        ("2026-11-02.jsonl", "refuted", "disagrees"),
+    ]
+    assert [(f.claim, f.before.verdict, f.after.verdict) for f in flips(series)] == [("D1", "confirmed", "refuted")]
+    page = (build_dashboard(ledgers[0], ledgers[1:], tmp_path / "new") / "index.html").read_text()
+    flip_table = page.split('<table id="flips">', 1)[1].split("</table>", 1)[0]
+    assert "<td>D1</td>" in flip_table and "<td>D3</td>" not in flip_table
+    assert "D1: m = 4, 2 in this session; D3: m = 4, 2 in this session" in page
+    old_page = (build_dashboard(ledgers[1], ledgers[:1], tmp_path / "old") / "index.html").read_text()
+    assert "one family, the whole session: m = 96 (ledger format 1)" in old_page
+    assert "Holm p (family session, m = 96)" in old_page and '<table id="flips">' in old_page
+    assert main([str(new), "--history", str(tmp_path), "--out", str(tmp_path / "command")]) == 0
+    assert '<table id="flips">' in (tmp_path / "command" / "index.html").read_text()
+
+
+class PageParts(HTMLParser):
+    """The matrix cells (by claim and comparison) and the agreement bars of a dashboard page, with attributes."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__()
+        self.cells: dict[tuple[str, str], dict[str, str]] = {}
+        self.bars: list[dict[str, str]] = []
+        self.feed(page)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {k: v or "" for k, v in attrs}
+        classes = found.get("class", "").split()
+        if tag == "td" and "cell" in classes:
+            self.cells[(found["data-claim"], found["data-comparison"])] = found
+        elif tag == "svg" and "bar" in classes:
+            self.bars.append(found)
+
+
+def dashboard_of(tmp_path: Path, records: list[ClaimRecord]) -> str:
+    ledger = read_ledger(write_ledger(tmp_path / "session.jsonl", "2026-11-03T02:00:00+00:00", records))
+    return (build_dashboard(ledger, [], tmp_path / "dashboard") / "index.html").read_text()
+
+
+def test_the_matrix_is_coloured_by_agreement_and_marks_a_changed_verdict_apart(tmp_path: Path) -> None:
+    pair = "smollm2-135m vs glove-6b-50d"
+    records = [
+        claim_record("D1", pair, "confirmed", 0.3),
+        claim_record("D2", pair, "refuted", -0.3, expected="refuted"),  # a recorded disagreement, as recorded
+        claim_record("D3", pair, "refuted", -0.3),
+        claim_record("D4", pair, "inconclusive", 0.01, expected="refuted"),
+        claim_record("S-related", pair, "refuted", -0.2),  # beyond the paper: no agreement to colour by
+        claim_record("D5", pair, None, 0.0),
+        claim_record("D6", "<script>alert(1)</script> vs glove-6b-50d", "confirmed", 0.1),
+    ]
+    page = dashboard_of(tmp_path, records)
+    cells = PageParts(page).cells
+    shown = {
+        claim: (set(cell["class"].split()) - {"cell"}, cell["data-agreement"], cell["data-baseline"])
+        for (claim, comparison), cell in cells.items()
+        if comparison == pair
+    }
+    assert shown == {
+        "D1": ({"t-agrees"}, "agrees", "as recorded"),
+        "D2": ({"t-disagrees"}, "disagrees", "as recorded"),
+        "D3": ({"t-disagrees", "changed"}, "disagrees", "changed"),
+        "D4": ({"t-undecided", "changed"}, "undecided", "changed"),
+        "S-related": ({"t-beyond-refuted", "changed"}, "beyond the paper", "changed"),
+        "D5": ({"t-not-measured"}, "not measured", "not measured"),
+    }
+    assert [cells[(c, pair)]["data-verdict"] for c in ("D1", "D4", "D5")] == ["confirmed", "inconclusive", "skipped"]
+    assert "changed: recorded confirmed, observed refuted" in cells[("D3", pair)]["title"]
+    assert "changed" not in cells[("D2", pair)]["title"]
+    assert ".t-agrees{background:#1a7f37}" in page and ".t-disagrees{background:#cf222e}" in page
+    assert 'id="only-unexpected"' in page and "td.changed" in page.split("<script>", 1)[1]
+    # the detail table says what its numbers are and why a verdict is the recorded one
+    for header in ("95% interval (not adjusted)", "Holm p (family D1, m = 4)", "resampling unit", "baseline"):
+        assert f"<th>{header}</th>" in page
+    assert "recorded refuted: measured here: refuted at 135M" in page
+    assert "paper agreement: of 5 comparisons, 2 agree, 2 disagree, 1 undecided" in page
+    assert "NOT adjusted for the correction family" in page
+    # every text is escaped (the only script on the page is the dashboard's own) and nothing is fetched
+    assert page.count("<script") == 1 and "&lt;script&gt;alert(1)" in page
+    assert not re.search(r'\b(src|href)="(?!#)', page)
+
+
+COUNTED = {"agrees", "disagrees", "undecided", "beyond-confirmed", "beyond-refuted", "beyond-inconclusive"}
+
+
+def test_the_agreement_bars_count_the_papers_own_models_apart_from_proxies(tmp_path: Path) -> None:
+    records = [
+        claim_record("D1", "llama2-7b vs glove-6b-50d", "confirmed", 0.3),
+        claim_record("D1", "smollm2-135m vs glove-6b-50d", "refuted", -0.2),
+        claim_record("D1", "smollm2-135m vs sbert-minilm", "inconclusive", 0.01),
+        claim_record("D1", "gemma3-270m vs glove-6b-50d", None, 0.0),  # not measured: in no bar
+        claim_record("D2", "smollm2-135m vs glove-6b-50d", "refuted", -0.2, expected="refuted"),
+        claim_record("S-related", "gemma3-270m vs smollm2-135m", "confirmed", 0.1),
+    ]
+    assert [r.on_paper_models for r in records] == [True, False, False, False, False, False]
+    parts = PageParts(dashboard_of(tmp_path / "mixed", records))
+    bars = {
+        (bar["data-claim"], bar["data-models"]): {k[5:]: int(v) for k, v in bar.items() if k[5:] in COUNTED}
+        for bar in parts.bars
+    }
+    assert bars == {
+        ("D1", "paper"): {"agrees": 1, "disagrees": 0, "undecided": 0},
+        ("D1", "proxies"): {"agrees": 0, "disagrees": 1, "undecided": 1},
+        ("D2", "proxies"): {"agrees": 0, "disagrees": 1, "undecided": 0},
+        ("S-related", "beyond"): {"beyond-confirmed": 1, "beyond-refuted": 0, "beyond-inconclusive": 0},
+    }
+    assert parts.cells[("D1", "llama2-7b vs glove-6b-50d")]["data-models"] == "paper"
+    page = html.unescape((tmp_path / "mixed" / "dashboard" / "index.html").read_text())
+    table = page.split('<table id="agreement">', 1)[1].split("</table>", 1)[0]
+    assert "none on the paper's own models" in table  # D2 has no comparison on them
+    assert "on the paper's own models: 1 agree, 0 disagree, 0 undecided" in page
+    proxies_only = html.unescape(dashboard_of(tmp_path / "proxies", records[1:]))
+    assert "no comparison on the paper's own models in this session" in proxies_only
+    assert 'data-models="paper"' not in proxies_only
 
 
 def test_a_truncated_last_line_is_reported_and_the_rest_read(tmp_path: Path) -> None:
@@ -136,9 +346,9 @@ def test_a_session_killed_half_way_leaves_a_readable_ledger(tmp_path: Path) -> N
     assert len(ledger.records) == complete_lines
     assert ledger.records[0]["kind"] == "session" and ledger.footer is None
     assert any("no footer" in p for p in ledger.problems)
-    measurements = ledger.of_kind("measurement")
-    assert len(measurements) >= 2 and all(m["embedder"]["name"] == "glove-6b-50d" for m in measurements)
-    assert ledger.of_kind("embedder")[0]["fingerprint"] == measurements[0]["embedder"]["fingerprint"]
+    measurements = ledger.measurements()
+    assert len(measurements) >= 2 and all(m.embedder.name == "glove-6b-50d" for m in measurements)
+    assert EmbedderRecord.from_json(ledger.of_kind("embedder")[0]).fingerprint == measurements[0].embedder.fingerprint
     assert SECRET not in text
 
 
@@ -157,12 +367,40 @@ NAMES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_/:.", min_size=1
 @given(NAMES, NAMES, st.one_of(st.none(), NAMES))
 def test_comparisons_are_shortened_to_fit(subject: str, reference: str, anchor: str | None) -> None:
     record = claim_record("D2-morphological", "a vs b", "refuted", -0.123456)
-    record["subject"]["name"], record["reference"]["name"] = subject, reference
-    record["comparison"] = f"{subject} vs {reference}" + (f" (anchor {anchor})" if anchor else "")
-    if anchor:
-        record["anchor"] = {"name": anchor}
-    assert len(short_comparison(record)) <= 43
-    assert all(len(line) <= WIDTH for line in claims_table([record]))
+    record = replace(
+        record,
+        comparison=f"{subject} vs {reference}" + (f" (anchor {anchor})" if anchor else ""),
+        subject=replace(record.subject, embedder=EmbedderRecord(subject, "llm", 135_000_000)),
+        reference=replace(record.reference, embedder=EmbedderRecord(reference, "static")),
+        anchor=EmbedderRecord(anchor, "llm") if anchor else None,
+    )
+    assert len(short_comparison(record)) <= 42 and len(short_comparison(record, 30)) <= 30
+    lines = [*paper_lines([record]), *claim_lines([record]), *claims_table([record]), *scale_table([record])]
+    assert all(len(line) <= WIDTH for line in lines)
+
+
+def test_the_claims_table_says_what_its_numbers_are() -> None:
+    """The interval is not adjusted, the p-value is Holm's within the named family, and a changed verdict says
+    what was recorded; the paper's fate comes first, on its own models and on proxies apart."""
+    records = [
+        claim_record("D1", "smollm2-135m vs glove-6b-50d", "inconclusive", 0.02),
+        claim_record("D1", "llama2-7b vs glove-6b-50d", "confirmed", 0.3),
+        claim_record("D4", "smollm2-135m vs glove-6b-50d", "refuted", -0.5, expected="refuted"),
+    ]
+    table = claims_table(records)
+    assert "95% CI unadj." in table[0] and "Holm p" in table[0]
+    assert any(line.startswith("D1 ") and "Holm within D1 (m = 4)" in line for line in table)
+    changed = next(i for i, line in enumerate(table) if "smollm2-135m vs glove-6b" in line and "INCONCLUSIVE" in line)
+    assert "recorded: confirmed" in table[changed + 1]
+    assert any("llama2-7b vs glove-6b-50d" in line and "+0.300" in line and "confirmed" in line for line in table)
+    text = " ".join(line.strip() for line in paper_lines(records))
+    assert "of 3 comparisons, 1 agree, 1 disagree, 1 undecided" in text
+    assert "on the paper's own models: 1 agree, 0 disagree, 0 undecided" in text
+    assert "2 as recorded (1 of them recorded deviations from the claim), 1 changed" in text
+    assert claim_lines(records) == [
+        f"{'D1':<17} of  2: 1 agree, 0 disagree, 1 undecided; 1 changed",
+        f"{'D4':<17} of  1: 0 agree, 1 disagree, 0 undecided; 0 changed",
+    ]
 
 
 def test_short_names_keep_what_tells_them_apart() -> None:
@@ -177,8 +415,12 @@ def test_an_unreadable_earlier_ledger_is_named_not_fatal(tmp_path: Path) -> None
 
     good = read_ledger(write_ledger(tmp_path / "b.jsonl", "2026-11-02", [claim_record("D1", "a vs b", "refuted", -1)]))
     (tmp_path / "a.jsonl").write_text("garbage\n{}\n")
-    page = (build_dashboard(good, [_readable(tmp_path / "a.jsonl")], tmp_path / "d") / "index.html").read_text()
+    # JSON lines, but a claim record that is not one: left out of the history, named
+    (tmp_path / "c.jsonl").write_text('{"kind": "session", "started": "2026-11-01"}\n{"kind": "claim", "claim": "1"}\n')
+    earlier = [_readable(tmp_path / "a.jsonl"), read_ledger(tmp_path / "c.jsonl")]
+    page = (build_dashboard(good, earlier, tmp_path / "d") / "index.html").read_text()
     assert "left out of the history" in page and "a.jsonl:1" in page
+    assert "c.jsonl: claim record #1 is not one" in page
 
 
 def test_the_dashboard_command_builds_from_ledgers_without_tests(tmp_path: Path, capsys) -> None:
