@@ -129,10 +129,10 @@ def judge_claim(
 
     def judge(spec: ComparisonSpec) -> None:
         record = claim_records[spec.id]
+        attach(request.node.user_properties, record)  # a skipped comparison is in the ledger too, with why
+        request.node.user_properties.extend(junit_properties(record))
         if record.skipped:
             pytest.skip(record.skipped)
-        attach(request.node.user_properties, record)
-        request.node.user_properties.extend(junit_properties(record))
         if record.error:
             pytest.fail(f"{record.claim} {record.comparison} could not be compared: {record.error}", pytrace=False)
         if record.as_recorded:
@@ -163,7 +163,7 @@ def _why_undecided(record: ClaimRecord) -> str:
 def junit_properties(record: ClaimRecord) -> list[tuple[str, str]]:
     """What a CI system reading JUnit XML shows per test (pytest.ini's junit_family = xunit1 keeps them valid)."""
     properties = [
-        ("verdict", str(record.verdict)),
+        ("verdict", str(record.verdict) if record.verdict else "not measured"),
         ("expected_verdict", str(record.expected)),
         ("paper", record.agreement or "not a claim of the paper"),
         ("baseline", record.baseline or ""),

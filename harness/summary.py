@@ -124,9 +124,10 @@ def claims_table(records: list[ClaimRecord]) -> list[str]:
     for claim, group in _by_claim(records).items():
         first = group[0]
         family = first.correction_family
+        left_out = "" if family.whole else f" ({family.size - family.in_session} not run: p = 1)"
         lines.append(
-            f"{claim} · {first.metric}{first.params_text} · margin {first.margin:+g} · Holm within "
-            f"{family.id} (m = {family.size})"[:WIDTH]
+            f"{claim} · {first.metric}{first.params_text} · margin {first.margin:+g} · Holm in {family.id}, "
+            f"m = {family.size}{left_out}"[:WIDTH]
         )
         for r in sorted(group, key=lambda r: r.comparison):
             numbers = f"{'':>7} {'':<15} {'':>6}"

@@ -389,7 +389,7 @@ def test_the_claims_table_says_what_its_numbers_are() -> None:
     ]
     table = claims_table(records)
     assert "95% CI unadj." in table[0] and "Holm p" in table[0]
-    assert any(line.startswith("D1 ") and "Holm within D1 (m = 4)" in line for line in table)
+    assert any(line.startswith("D1 ") and "Holm in D1, m = 4" in line for line in table)
     changed = next(i for i, line in enumerate(table) if "smollm2-135m vs glove-6b" in line and "INCONCLUSIVE" in line)
     assert "recorded: confirmed" in table[changed + 1]
     assert any("llama2-7b vs glove-6b-50d" in line and "+0.300" in line and "confirmed" in line for line in table)
