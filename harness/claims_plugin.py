@@ -96,7 +96,10 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     key = {
         "comparisons": [spec.id for spec in specs],
         "families": claim_run.families,
-        "embedders": {entry.name: space_of(entry) for spec in specs for entry in spec.entries},
+        # what the records say of each embedder besides its vectors (paper model, size, family) is keyed too
+        "embedders": {
+            e.name: [space_of(e), e.paper_model, e.parameters, str(e.family)] for s in specs for e in s.entries
+        },
         "claims": _claims_path(pytestconfig).read_text(),
         "settings": repr(claim_run.settings),
         "code": source_digest(root / "evals", root / "fixtures"),
@@ -106,7 +109,10 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     def compute() -> dict[str, dict]:
         return {spec_id: record.to_json() for spec_id, record in claim_run.records().items()}
 
-    stored: dict[str, dict] = cached_result("claims", key, compute)  # type: ignore[assignment]
+    def no_failure(result: object) -> bool:  # a failed comparison is computed again next time
+        return not any(data.get("error") for data in result.values())  # type: ignore[attr-defined]
+
+    stored: dict[str, dict] = cached_result("claims", key, compute, keep=no_failure)  # type: ignore[assignment]
     return {spec_id: ClaimRecord.from_json(data) for spec_id, data in stored.items()}
 
 
@@ -165,7 +171,7 @@ def junit_properties(record: ClaimRecord) -> list[tuple[str, str]]:
     properties = [
         ("verdict", str(record.verdict) if record.verdict else "not measured"),
         ("expected_verdict", str(record.expected)),
-        ("paper", record.agreement or "not a claim of the paper"),
+        ("paper", record.agreement or ("not measured" if record.paper else "not a claim of the paper")),
         ("baseline", record.baseline or ""),
         ("correction_family", f"{record.correction_family.id} (m = {record.correction_family.size})"),
     ]

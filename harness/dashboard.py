@@ -162,7 +162,7 @@ def history(ledgers: Iterable[Ledger]) -> dict[tuple[str, str], list[Point]]:
 
 
 def flips(series: dict[tuple[str, str], list[Point]]) -> list[Flip]:
-    """Every change of verdict between consecutive sessions that both decided the comparison."""
+    """Every change of verdict between consecutive sessions that both measured the comparison (inconclusive counts)."""
     found = []
     for (claim, comparison), points in sorted(series.items()):
         decided = [p for p in points if p.verdict != "skipped"]
@@ -309,7 +309,7 @@ def scale_plots(claims: list[ClaimRecord]) -> str:
     series: dict[str, dict[str, tuple[str, int, float]]] = {}
     for r in claims:
         for side in (r.subject, r.reference):
-            if side.score is not None:
+            if side.score is not None and math.isfinite(side.score):  # an undefined score has no place on an axis
                 e = side.embedder
                 series.setdefault(r.metric + r.params_text, {})[e.name] = (e.family, e.parameters or 0, side.score)
     return "".join(scale_plot(metric, models) for metric, models in sorted(series.items()))

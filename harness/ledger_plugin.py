@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 
 from evals.records import ClaimRecord, EmbedderRecord, MeasurementRecord
-from harness.ledger import LEDGER_FORMAT, Ledger, LedgerError, LedgerWriter, environment, ledgers_in, read_ledger
+from harness.ledger import (
+    LEDGER_FORMAT,
+    Ledger,
+    LedgerError,
+    LedgerWriter,
+    clean,
+    environment,
+    ledgers_in,
+    read_ledger,
+)
 from harness.options import writable_folder
 from harness.report import claims_of, measurements_of
 from harness.summary import claim_lines, claims_table, paper_lines, scale_table
@@ -110,7 +119,7 @@ class LedgerRecorder:
         self._append(header)
 
     def write(self, record: dict) -> None:
-        self.records.append(record)
+        self.records.append(clean(record))  # as the file holds it: NaN as null, for the dashboard built in-session
         self._append(record)
 
     def _append(self, record: dict) -> None:

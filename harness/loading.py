@@ -385,11 +385,19 @@ def space_of(entry: EmbedderEntry) -> str:
         return load_embedder(entry).space  # type: ignore[attr-defined]
     except EmbedderUnavailable as error:
         return f"unavailable: {error}"
+    except Exception as error:  # its comparisons fail with it, in the claim run; the others must not
+        return f"failed: {error!r}"
 
 
-def cached_result(kind: str, key_parts: dict[str, object], compute: Callable[[], object]) -> object:
+def cached_result(
+    kind: str,
+    key_parts: dict[str, object],
+    compute: Callable[[], object],
+    keep: Callable[[object], bool] = lambda result: True,
+) -> object:
     """A JSON-able result kept in the same store as the vectors, under a digest of everything it depends on
-    (the embedders' key spaces, the data, the code and the settings that produced it)."""
+    (the embedders' key spaces, the data, the code and the settings that produced it); one that ``keep`` refuses
+    (a failure that may not recur) is returned but not stored."""
     payload = json.dumps({"kind": kind, **key_parts}, sort_keys=True, default=str)
     key = hashlib.sha256(payload.encode()).digest()
     store = _state.store
@@ -401,7 +409,7 @@ def cached_result(kind: str, key_parts: dict[str, object], compute: Callable[[],
             except ValueError:
                 pass
     result = json.loads(json.dumps(compute(), default=str))  # stored or not, the caller sees the same form
-    if store is not None and _state.mode in ("rw", "refresh"):
+    if store is not None and _state.mode in ("rw", "refresh") and keep(result):
         store.put_result(key, json.dumps(result).encode())
     return result
 

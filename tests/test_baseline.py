@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from evals.claims.baseline import main, rewrite
@@ -108,3 +109,29 @@ def test_a_ledger_of_part_of_a_family_is_refused(tmp_path: Path, capsys) -> None
     whole = write_ledger(tmp_path / "whole.jsonl", RECORDS)
     assert main([str(whole), "--claims", str(claims)]) == 0
     assert load_claims(claims)[1][0].expected_verdict("small-llm vs glove[50d]")[0] is Verdict.REFUTED
+
+
+def test_a_claims_keys_after_a_blank_line_stay_in_the_claim(tmp_path: Path) -> None:
+    spaced = CLAIMS.replace(
+        "margin = 0.0\n\n# expected", 'margin = 0.0\n\ncorrection_family = "F"\npaper = false\n\n# expected'
+    )
+    path = tmp_path / "claims.toml"
+    path.write_text(rewrite(spaced, RECORDS, "today.jsonl"))
+    a = load_claims(path)[1][0]
+    assert (a.correction_family, a.paper) == ("F", False)
+    assert a.expected_verdict("small-llm vs glove[50d]")[0] is Verdict.REFUTED
+
+
+def test_claims_the_ledger_did_not_run_keep_their_tables_and_a_ledger_missing_one_is_refused(
+    tmp_path: Path, capsys
+) -> None:
+    only_b = rewrite(CLAIMS, [r for r in RECORDS if r.claim == "B"], "today.jsonl")
+    assert "an old reason" in only_b  # A's table is not the ledger's to replace
+    claims = tmp_path / "claims.toml"
+    claims.write_text(CLAIMS)
+    ledger = write_ledger(tmp_path / "b.jsonl", [r for r in RECORDS if r.claim == "B"])
+    assert main([str(ledger), "--claims", str(claims)]) == 2
+    assert "no comparison of claims A" in capsys.readouterr().err and claims.read_text() == CLAIMS
+    old = write_ledger(tmp_path / "old.jsonl", [replace(r, version=1) for r in RECORDS])
+    assert main([str(old), "--claims", str(claims)]) == 2
+    assert "format 1 ledger" in capsys.readouterr().err and claims.read_text() == CLAIMS

@@ -1,5 +1,8 @@
 """The claims engine can confirm, refute and stay inconclusive, each when it should."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -186,14 +189,22 @@ def test_an_undefined_statistic_is_said_not_raised_as_an_index_error() -> None:
         paired_bootstrap(no_positives, no_positives, AUC, AUC, items, resamples=50)
 
 
-def test_resamples_where_the_statistic_is_undefined_are_counted() -> None:
+def test_resamples_where_the_statistic_is_undefined_are_counted_or_too_many_undecide() -> None:
     rng = np.random.default_rng(3)
-    labels = np.r_[1.0, np.zeros(19)]  # one related pair: many resamples draw none
-    subject, reference = np.column_stack([rng.random(20), labels]), np.column_stack([rng.random(20), labels])
-    comparison = paired_bootstrap(subject, reference, AUC, AUC, Resampling.items(20), resamples=200, seed=1)
-    assert 0 < comparison.dropped < 200
+    labels = np.r_[np.ones(6), np.zeros(54)]  # six related pairs among 60: a few resamples draw none
+    subject, reference = np.column_stack([rng.random(60), labels]), np.column_stack([rng.random(60), labels])
+    items = Resampling.items(60)
+    comparison = paired_bootstrap(subject, reference, AUC, AUC, items, resamples=2000, seed=1)
+    assert 0 < comparison.dropped <= 100
     stratified = Resampling.stratified(labels, "pairs, related and random apart")
-    assert paired_bootstrap(subject, reference, AUC, AUC, stratified, resamples=200, seed=1).dropped == 0
+    assert paired_bootstrap(subject, reference, AUC, AUC, stratified, resamples=2000, seed=1).dropped == 0
+    one = np.r_[1.0, np.zeros(59)]  # one related pair: a third of the resamples have none
+    subject[:, 1] = reference[:, 1] = one
+    with pytest.raises(Undefined, match=r"undefined on .* resamples"):
+        paired_bootstrap(subject, reference, AUC, AUC, items, resamples=500, seed=1)
+    # drawn apart, it is in every resample, but nothing says how much it varies: never decided on it
+    with pytest.raises(Undefined, match="holds 1 usable unit"):
+        paired_bootstrap(subject, reference, AUC, AUC, Resampling.stratified(one, "pairs"), resamples=500, seed=1)
 
 
 def test_an_effect_within_the_tolerance_is_never_decisive() -> None:
@@ -244,3 +255,36 @@ def test_one_failing_comparison_fails_alone(monkeypatch: pytest.MonkeyPatch) -> 
     assert broken.verdict is None and "ZeroDivisionError" in broken.error
     assert fine.verdict is Verdict.CONFIRMED and fine.error is None
     assert fine.correction_family.size == 2 and fine.correction_family.measured == 1
+
+
+BROKEN_CLAIMS = """
+[settings]
+resamples = 200
+random_pairs = 300
+
+[[claim]]
+id = "X"
+statement = "LLMs give random pairs a higher mean cosine"
+section = "test"
+metric = "random-pair-similarity"
+subject = { name = ["broken-llm", "smollm2-135m"] }
+reference = { name = ["glove-6b-50d"] }
+direction = "greater"
+margin = 0.0
+"""
+
+
+def test_an_embedder_that_fails_to_load_fails_only_its_comparisons(tmp_path: Path) -> None:
+    claims = tmp_path / "claims.toml"
+    claims.write_text(BROKEN_CLAIMS)
+    root = Path(__file__).resolve().parent.parent
+    command = [
+        sys.executable, "-m", "pytest", "evals/test_claims.py", f"--claims={claims}",
+        "-p", "tests.broken_embedder_plugin", "-p", "no:xdist", "-p", "no:cacheprovider", "--no-ledger", "-q",
+    ]  # fmt: skip
+    environment = {**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    result = subprocess.run(command, cwd=root, env=environment, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1, result.stdout[-3000:]
+    assert "1 failed, 1 passed" in result.stdout.splitlines()[-1], result.stdout[-3000:]
+    assert "X broken-llm vs glove-6b-50d could not be compared" in result.stdout
+    assert "the weights of broken-llm are damaged" in result.stdout

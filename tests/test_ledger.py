@@ -490,3 +490,28 @@ def test_a_ledger_that_cannot_be_written_is_said_and_fails_the_run(tmp_path: Pat
     assert "1 passed" in result.stdout, result.stdout[-3000:]
     assert "ledger NOT written: cannot create" in result.stdout
     assert result.returncode == 1 and "INTERNALERROR" not in result.stdout
+
+
+def test_an_undefined_score_does_not_cost_the_session_its_dashboard(tmp_path: Path) -> None:
+    """A side whose statistic is undefined (NaN) has no point on the scale plot; the page is built all the same."""
+    llm = claim_record("D1", "smollm2-135m vs glove-6b-50d", "inconclusive", 0.0)
+    undefined = replace(
+        llm,
+        subject=replace(llm.subject, score=float("nan")),
+        effect=None,
+        low=None,
+        high=None,
+        adjusted_p=None,
+        note="statistic undefined on these items for the subject",
+    )
+    from harness.ledger import Ledger
+
+    for record in (line(undefined), clean_line(undefined)):  # as the session holds it, and as the file does
+        page = build_dashboard(Ledger(tmp_path / "now.jsonl", [record]), [], tmp_path / "dash") / "index.html"
+        assert "statistic undefined on these items" in page.read_text()
+
+
+def clean_line(record: ClaimRecord) -> dict:
+    from harness.ledger import clean
+
+    return clean(line(record))  # type: ignore[return-value]

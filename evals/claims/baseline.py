@@ -59,40 +59,70 @@ def _string(text: str) -> str:
 
 
 def rewrite(text: str, records: list[ClaimRecord], source: str) -> str:
-    """The claims file with its expect tables replaced by those the records call for."""
+    """The claims file with the expect tables of the records' claims replaced by those the records call for; the
+    tables of other claims, and every other line, stay as they are."""
     by_claim: dict[str, list[ClaimRecord]] = {}
     for record in records:
         by_claim.setdefault(record.claim, []).append(record)
-    kept: list[str] = []
-    in_expect = False
-    for line in text.splitlines():
+    blocks = _claim_blocks(text.splitlines())
+    out: list[str] = []
+    for claim_id, lines in blocks:
+        if claim_id not in by_claim:
+            out += lines
+            continue
+        kept = _without_expect_tables(lines)
+        # the new tables go after the claim's last key: a comment or blank line after it belongs to what follows
+        last = max((i for i, line in enumerate(kept) if line.strip() and not line.lstrip().startswith("#")), default=0)
+        out += [*kept[: last + 1], *_recorded(by_claim[claim_id], source), *kept[last + 1 :]]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out).rstrip("\n") + "\n")
+
+
+def _claim_blocks(lines: list[str]) -> list[tuple[str | None, list[str]]]:
+    """The file cut at each [[claim]] header: (claim id or None for what comes before the first, its lines)."""
+    blocks: list[tuple[str | None, list[str]]] = [(None, [])]
+    for line in lines:
+        header = HEADER.match(line)
+        if header and header.group(1) == "claim":
+            blocks.append((None, []))
+        claim_id, block = blocks[-1]
+        if claim_id is None and len(blocks) > 1 and (found := re.match(r'^\s*id\s*=\s*"([^"]*)"', line)):
+            blocks[-1] = (found.group(1), block)
+        block.append(line)
+    return blocks
+
+
+def _without_expect_tables(lines: list[str]) -> list[str]:
+    kept, in_expect = [], False
+    for line in lines:
         header = HEADER.match(line)
         if header:
             in_expect = header.group(1) == "claim.expect"
         elif in_expect and (not line.strip() or line.lstrip().startswith("#")):
             in_expect = False  # a blank line or a comment ends the table's keys
-        if in_expect or line.startswith(MARK):
-            continue
-        kept.append(line)
-    out: list[str] = []
-    claim_id: str | None = None
-    pending = False  # inside a [[claim]] table whose expect tables are not written yet
-    for line in [*kept, ""]:
-        header = HEADER.match(line)
-        if pending and (not line.strip() or header):
-            out += _recorded(by_claim.get(claim_id or "", []), source)
-            pending = False
-        if header and header.group(1) == "claim":
-            claim_id, pending = None, True
-        if pending and (found := re.match(r'^\s*id\s*=\s*"([^"]*)"', line)):
-            claim_id = found.group(1)
-        out.append(line)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(out).rstrip("\n") + "\n")
+        if not in_expect and not line.startswith(MARK):
+            kept.append(line)
+    return kept
 
 
 def _recorded(records: list[ClaimRecord], source: str) -> list[str]:
     tables = expect_tables(records)
     return ["", f"{MARK} {source}, where they differ from the claim's", *tables[1:]] if tables else []
+
+
+def problems(records: list[ClaimRecord], claim_ids: set[str]) -> list[str]:
+    """Why these records cannot be the baseline of a claims file with these claims; none when they can."""
+    found = []
+    if any(r.version < 2 for r in records):
+        found.append("it is a format 1 ledger, made with other statistics")
+    if missing := claim_ids - {r.claim for r in records}:
+        found.append(f"it has no comparison of claims {', '.join(sorted(missing))}")
+    if unknown := {r.claim for r in records} - claim_ids:
+        found.append(f"its claims {', '.join(sorted(unknown))} are not in the claims file")
+    if partial := sorted({r.correction_family.id for r in records if not r.correction_family.whole}):
+        found.append(f"it ran only part of correction families {', '.join(partial)}")
+    if failed := [f"{r.claim} {r.comparison}" for r in records if r.error]:
+        found.append(f"comparisons failed: {', '.join(failed[:3])}")
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,31 +136,26 @@ def main(argv: list[str] | None = None) -> int:
         ledger = read_ledger(args.ledger)
         records = ledger.claims()
         text = args.claims.read_text(encoding="utf-8")
-    except (OSError, LedgerError) as error:
+        _, claims = load_claims(args.claims)
+    except (OSError, LedgerError, ClaimsFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    partial = sorted({r.correction_family.id for r in records if not r.correction_family.whole})
-    if partial:
-        print(f"error: {args.ledger} ran only part of correction families {', '.join(partial)}", file=sys.stderr)
+    if found := problems(records, {c.id for c in claims}):
+        print(f"error: {args.ledger} cannot be the baseline of {args.claims}: {'; '.join(found)}", file=sys.stderr)
         return 2
-    source = f"{args.ledger.name} ({ledger.started})"
-    updated = rewrite(text, records, source)
-    write_text_atomically(args.claims, updated)
     try:
-        _, claims = load_claims(args.claims)
-    except ClaimsFileError as error:  # never leave a file we made unreadable
+        write_text_atomically(args.claims, rewrite(text, records, f"{args.ledger.name} ({ledger.started})"))
+        expected = {c.id: c for c in load_claims(args.claims)[1]}
+        wrong = [
+            r.comparison
+            for r in records
+            if r.verdict and expected[r.claim].expected_verdict(r.comparison)[0] is not r.verdict
+        ]
+        if wrong:
+            raise ValueError(f"the rewritten file would not expect what was measured for {wrong[:3]}")
+    except Exception as error:  # never leave a file we made wrong or unreadable
         write_text_atomically(args.claims, text)
-        print(f"error: the rewritten file did not load, left as it was: {error}", file=sys.stderr)
-        return 1
-    expected = {c.id: c for c in claims}
-    wrong = [
-        r.comparison
-        for r in records
-        if r.verdict and expected[r.claim].expected_verdict(r.comparison)[0] is not r.verdict
-    ]
-    if wrong:
-        write_text_atomically(args.claims, text)
-        print(f"error: the rewritten file would not expect {wrong[:3]}, left as it was", file=sys.stderr)
+        print(f"error: {error}; {args.claims} is left as it was", file=sys.stderr)
         return 1
     print(f"{args.claims}: {sum(1 for r in records if r.verdict not in (None, Verdict.CONFIRMED))} expected verdicts")
     return 0

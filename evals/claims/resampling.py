@@ -21,6 +21,7 @@ class Draws:
     weights: np.ndarray  # resamples x items
     units: int  # units that could be drawn (those with at least one usable item)
     strata: int
+    smallest: int  # units in the smallest stratum: with one, that stratum never varies
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,4 +77,5 @@ class Resampling:
             unit_weights[:, members] = np.bincount(picks.ravel(), minlength=count * size).reshape(count, size)
         weights = np.prod(unit_weights[:, self.units], axis=2)
         weights[:, ~keep] = 0.0
-        return Draws(weights, int(active.sum()), len(strata))
+        smallest = min((int((active & (self.strata == h)).sum()) for h in strata), default=0)
+        return Draws(weights, int(active.sum()), len(strata), smallest)

@@ -131,6 +131,9 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
         if table["id"] in seen:
             raise ClaimsFileError(f"{where}: id {table['id']!r} used twice")
         seen.add(table["id"])
+        for number_, expectation in enumerate(table.get("expect", []), start=1):
+            if unknown := set(expectation) - {"comparison", "verdict", "why"}:  # e.g. a claim key written below it
+                raise ClaimsFileError(f"{where}: [[claim.expect]] #{number_}: unknown keys {sorted(unknown)}")
         try:
             expected = tuple(
                 ExpectedVerdict(e["comparison"], Verdict(e["verdict"]), e["why"]) for e in table.get("expect", [])

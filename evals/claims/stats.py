@@ -13,6 +13,8 @@ from evals.claims.weighted import Statistic
 from evals.records import Verdict
 
 CHUNK = 4_000_000  # weights held at once (resamples x items): about 32 MB
+# more resamples than this on which the statistic is undefined, and the rest are not a sample of the same thing
+MOST_DROPPED = 0.05
 
 
 class Undefined(ValueError):
@@ -86,13 +88,22 @@ def paired_bootstrap(
     step = max(1, CHUNK // max(len(keep), 1))
     for start in range(0, resamples, step):
         drawn = resampling.draw(keep, rng, min(step, resamples - start))
+        if drawn.smallest < 2:
+            raise Undefined(
+                f"a stratum of {resampling.unit} holds {drawn.smallest} usable unit: its spread cannot be estimated"
+            )
         units, strata = drawn.units, drawn.strata
         draws.append(sign * (subject_statistic(subject, drawn.weights) - reference_statistic(reference, drawn.weights)))
     values = np.concatenate(draws)
     finite = values[np.isfinite(values)]
     dropped = int(len(values) - len(finite))
+    if dropped > MOST_DROPPED * resamples:
+        raise Undefined(
+            f"statistic undefined on {dropped} of {resamples} resamples (more than {MOST_DROPPED:.0%}): too few items "
+            f"of some kind to draw {resampling.unit} from"
+        )
     if len(finite) < 2:
-        raise Undefined(f"statistic undefined on {dropped} of {resamples} resamples: no spread to test with")
+        raise Undefined(f"{len(finite)} resamples with a value: no spread to test with")
     df = max(units - strata, 1)
     spread = float(finite.std(ddof=1)) * np.sqrt(units / df) if units > strata else float(finite.std(ddof=1))
     distance = abs(effect - margin)

@@ -2,7 +2,7 @@
 
 A bootstrap resample is a weighting of the items (how often each was drawn), so every statistic here takes the
 item values and a matrix of weightings, one row per resample, and returns one value per row. With integer
-weights each equals the plain statistic on the items repeated that many times (tests/test_weighted.py checks it);
+weights each equals the plain statistic on the items repeated that many times (tests/test_statistics.py checks it);
 evaluating 2,000 resamples is then a few matrix products instead of 2,000 calls.
 """
 
