@@ -175,11 +175,10 @@ class ClaimRecord:
 
     @property
     def label(self) -> str:
+        """The verdict; in capitals when it is not the recorded one."""
         if self.verdict is None:
             return "error" if self.error else "skipped"
-        if self.as_recorded:
-            return str(self.verdict)
-        return f"{str(self.verdict).upper()} (exp. {self.expected})"
+        return str(self.verdict) if self.as_recorded else str(self.verdict).upper()
 
     @property
     def embedders(self) -> list[EmbedderRecord]:

@@ -24,7 +24,7 @@ from pathlib import Path
 from embedders.cache import write_text_atomically
 from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, MeasurementRecord, Verdict
 from harness.ledger import Ledger, LedgerError, ledgers_in, read_ledger
-from harness.summary import paper_text, short_comparison
+from harness.summary import by_claim, paper_text, short_comparison
 
 # verdicts: badges and the history, where a flip is a change of verdict whatever the paper says
 COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#bf8700", "skipped": "#8c959f"}
@@ -86,6 +86,10 @@ def tone(record: ClaimRecord) -> str:
     return "not-measured" if record.verdict is None else f"beyond-{record.verdict}"
 
 
+def agreement_text(record: ClaimRecord) -> str:
+    return record.agreement or ("beyond the paper" if record.measured else "not measured")
+
+
 def models_of(record: ClaimRecord) -> str:
     return "paper" if record.on_paper_models else "proxies"
 
@@ -111,13 +115,6 @@ def why_text(record: ClaimRecord) -> str:
         f"error: {record.error}" if record.error else None,
     ]
     return " · ".join(p for p in parts if p)
-
-
-def by_claim(claims: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
-    groups: dict[str, list[ClaimRecord]] = {}
-    for record in claims:
-        groups.setdefault(record.claim, []).append(record)
-    return {claim: sorted(groups[claim], key=lambda r: r.comparison) for claim in sorted(groups)}
 
 
 # ---------------------------------------------------------------- history
@@ -457,13 +454,12 @@ def matrix_cell(r: ClaimRecord | None) -> str:
         return '<td class="none"></td>'
     changed = r.baseline == "changed"
     text = f"{r.effect:+.3f}" if r.effect is not None else "n/a" if r.measured else "error" if r.error else "skip"
-    agreement = r.agreement or ("beyond the paper" if r.measured else "not measured")
     on = "on the paper's own models" if r.on_paper_models else "on proxies"
     title = f"{r.claim} · {r.comparison}: {TONE_TEXT[tone(r)]} ({on}); verdict {verdict_of(r)}; {baseline_text(r)}"
     return (
         f'<td class="cell t-{tone(r)}{" changed" if changed else ""}" data-claim="{esc(r.claim)}" '
         f'data-comparison="{esc(r.comparison)}" data-verdict="{esc(verdict_of(r))}" '
-        f'data-agreement="{esc(agreement)}" data-baseline="{esc(r.baseline or "not measured")}" '
+        f'data-agreement="{esc(agreement_text(r))}" data-baseline="{esc(r.baseline or "not measured")}" '
         f'data-models="{models_of(r)}" title="{esc(title)}"><a href="#{slug(r.claim, r.comparison)}">{text}</a></td>'
     )
 
@@ -541,14 +537,13 @@ def detail_row(r: ClaimRecord, family_per_row: bool) -> str:
     if statistics and statistics.units:
         unit += f" (n = {statistics.units})"
     holm = number(r.adjusted_p, ".4f") + (f" ({family_label(r.correction_family)})" if family_per_row else "")
-    agreement = r.agreement or ("beyond the paper" if r.measured else "")
     return (
         f'<tr id="{slug(r.claim, r.comparison)}"><td>{esc(r.comparison)}</td>'
         f'<td class="num">{number(r.subject.score, ".4f")}</td><td class="num">{number(r.reference.score, ".4f")}</td>'
         f'<td class="num">{number(r.effect)}</td><td class="num">[{number(r.low)}, {number(r.high)}]</td>'
         f'<td class="num">{esc(holm)}</td><td>{esc(unit)}</td>'
         f'<td><span class="badge v-{esc(verdict_of(r))}">{esc(verdict_of(r))}</span></td>'
-        f'<td><span class="badge t-{tone(r)}">{esc(agreement or "not measured")}</span></td>'
+        f'<td><span class="badge t-{tone(r)}">{esc(agreement_text(r))}</span></td>'
         f"<td>{esc(baseline_text(r))}</td><td>{esc(why_text(r))}</td><td>{esc(r.outcome or '')}</td>"
         f'<td class="num">{esc(r.items if r.items is not None else "")}</td>'
         f'<td><code title="{esc(sha)}">{esc(dataset.get("dataset", ""))} {esc(sha[:12])}</code></td></tr>'

@@ -149,7 +149,8 @@ class LedgerRecorder:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith("evals/"):
             self.open()
-        outcome = _outcome(report)
+        claims = claims_of(report) if report.when == "call" else []  # parsed once, for the outcome and the ledger
+        outcome = _outcome(report, claims)
         if outcome:
             self.outcomes[report.nodeid] = outcome
         if report.when != "call":
@@ -159,7 +160,7 @@ class LedgerRecorder:
             measurement = measurement.with_test(report.nodeid, outcome)
             self.measurements.append(measurement)
             self.write({"kind": "measurement", **measurement.to_json()})
-        for claim in claims_of(report):
+        for claim in claims:
             for embedder in claim.embedders:
                 self.embedder_seen(embedder)
             claim = claim.with_test(report.nodeid, outcome)
@@ -218,9 +219,8 @@ def _readable(path: Path) -> Ledger:
         return Ledger(path, problems=[f"left out of the history: {error}"])
 
 
-def _outcome(report: pytest.TestReport) -> str | None:
+def _outcome(report: pytest.TestReport, claims: list[ClaimRecord]) -> str | None:
     if report.when == "call":
-        claims = claims_of(report)
         if hasattr(report, "wasxfail"):
             return "inconclusive" if claims else "xfailed"
         if report.passed and claims and claims[0].deviated:

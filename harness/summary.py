@@ -87,7 +87,7 @@ def paper_lines(records: list[ClaimRecord]) -> list[str]:
 def claim_lines(records: list[ClaimRecord]) -> list[str]:
     """One line per claim: its agreement counts with the paper, and how many comparisons changed."""
     lines = []
-    for claim, group in _by_claim(records).items():
+    for claim, group in by_claim(records).items():
         measured = [r for r in group if r.measured]
         changed = sum(1 for r in measured if r.baseline == "changed")
         if group[0].paper:
@@ -100,18 +100,12 @@ def claim_lines(records: list[ClaimRecord]) -> list[str]:
     return lines
 
 
-def _by_claim(records: list[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
+def by_claim(records: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
+    """The records grouped by claim, claims and each claim's comparisons in order."""
     groups: dict[str, list[ClaimRecord]] = {}
     for record in records:
         groups.setdefault(record.claim, []).append(record)
-    return dict(sorted(groups.items()))
-
-
-def verdict_text(record: ClaimRecord) -> str:
-    """The verdict; in capitals when it is not the recorded one (a line below then says what was recorded)."""
-    if record.verdict is None:
-        return "error" if record.error else "skipped"
-    return str(record.verdict) if record.as_recorded else str(record.verdict).upper()
+    return {claim: sorted(groups[claim], key=lambda r: r.comparison) for claim in sorted(groups)}
 
 
 def claims_table(records: list[ClaimRecord]) -> list[str]:
@@ -121,7 +115,7 @@ def claims_table(records: list[ClaimRecord]) -> list[str]:
         f"  {'subject vs reference @anchor':<{COMPARISON_WIDTH}} {'effect':>7} {'95% CI unadj.':<15} "
         f"{'Holm p':>6} verdict"
     ]
-    for claim, group in _by_claim(records).items():
+    for claim, group in by_claim(records).items():
         first = group[0]
         family = first.correction_family
         left_out = "" if family.whole else f" ({family.size - family.in_session} not run: p = 1)"
@@ -129,11 +123,11 @@ def claims_table(records: list[ClaimRecord]) -> list[str]:
             f"{claim} · {first.metric}{first.params_text} · margin {first.margin:+g} · Holm in {family.id}, "
             f"m = {family.size}{left_out}"[:WIDTH]
         )
-        for r in sorted(group, key=lambda r: r.comparison):
+        for r in group:
             numbers = f"{'':>7} {'':<15} {'':>6}"
             if r.effect is not None:
                 numbers = f"{r.effect:>+7.3f} {f'[{r.low:+.3f},{r.high:+.3f}]':<15} {r.adjusted_p:>6.4f}"
-            lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {numbers} {verdict_text(r)}")
+            lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {numbers} {r.label}")
             if r.baseline == "changed":
                 lines.append(f"      recorded: {r.expected}; {r.claim} {r.comparison} changed"[:WIDTH])
     return lines

@@ -104,8 +104,8 @@ def paired_bootstrap(
         )
     if len(finite) < 2:
         raise Undefined(f"{len(finite)} resamples with a value: no spread to test with")
-    df = max(units - strata, 1)
-    spread = float(finite.std(ddof=1)) * np.sqrt(units / df) if units > strata else float(finite.std(ddof=1))
+    df = units - strata  # at least one per stratum: each holds two units or more
+    spread = float(finite.std(ddof=1)) * np.sqrt(units / df)
     distance = abs(effect - margin)
     within_tolerance = distance <= tolerance
     if within_tolerance:
