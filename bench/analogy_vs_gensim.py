@@ -17,7 +17,7 @@ from gensim.test.utils import datapath
 
 from embedders import resolve
 from evals.tasks.analogy import analogy
-from fixtures import load, locate
+from fixtures import Resolver
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
 
     glove = resolve("glove-6b-50d").load()
-    questions = load("google-analogy", locate("google-analogy", {}))
+    questions = Resolver().load("google-analogy")
     ours_times = []
     for _ in range(args.repeats):
         start = time.perf_counter()

@@ -27,6 +27,14 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Deviation:
+    """One way a comparison's protocol differs from the paper's."""
+
+    kind: str  # dataset, model, weights or protocol
+    text: str
+
+
+@dataclass(frozen=True)
 class EmbedderRecord:
     name: str
     family: str

@@ -22,7 +22,7 @@ from evals.claims.spec import (
 from evals.records import ClaimRecord, Verdict
 from harness.loading import cached_result, load_embedder, release_embedder, source_digest, space_of
 from harness.options import readable_file
-from harness.plugin import SELECTED
+from harness.plugin import RESOLVER, SELECTED
 from harness.report import attach, claims_of
 
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
@@ -82,7 +82,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 @pytest.fixture(scope="session")
 def claim_run(pytestconfig: pytest.Config) -> ClaimRun:
     settings, _ = load_claims(_claims_path(pytestconfig))
-    settings = replace(settings, datasets=tuple(pytestconfig.getoption("dataset")))
+    settings = replace(settings, data=pytestconfig.stash[RESOLVER])
     return ClaimRun(settings, pytestconfig.stash[SPECS], pytestconfig.stash[FAMILIES], load_embedder, release_embedder)
 
 

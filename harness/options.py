@@ -11,7 +11,7 @@ import pytest
 
 from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
-from fixtures import DATASETS, DatasetFormatError, load
+from fixtures import DATASETS, DatasetFormatError, Resolver
 from harness.embedding_cache import CACHE_VARIABLE, MODES
 from harness.expectations import ExpectationsError, load_expectations
 
@@ -33,7 +33,9 @@ def dataset_path(value: str) -> tuple[str, Path]:
     if not path.exists():
         raise argparse.ArgumentTypeError(f"--dataset {name}={path}: the path does not exist")
     try:
-        load(name, path)  # parsing takes milliseconds: a malformed line is a usage error before any model loads
+        Resolver(((name, path),)).load(
+            name
+        )  # parsing takes milliseconds: a malformed line is a usage error before any model loads
     except DatasetFormatError as error:
         raise argparse.ArgumentTypeError(f"--dataset {name}={path}: {error}") from None
     return name, path

@@ -15,7 +15,7 @@ from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, Embedder
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.records import MeasurementRecord
 from evals.tasks.measurement import Measurement
-from fixtures import DATASETS, Dataset, DatasetInfo, Kind, load, locate, names
+from fixtures import Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.loading import Usage, load_embedder
@@ -24,6 +24,8 @@ from harness.report import attach, measurements_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
+# where every dataset of the session is read from, for evals and claims alike
+RESOLVER = pytest.StashKey[Resolver]()
 DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES, "sentence_pairs": Kind.SENTENCE_PAIRS}
 
 
@@ -71,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
         chosen = [entry for entry in EMBEDDERS.values() if entry.unavailable_reason() is None]
         config.stash[NOT_HERE] = [name for name, entry in EMBEDDERS.items() if entry not in chosen]
     config.stash[SELECTED] = {entry.name: entry for entry in chosen}
+    config.stash[RESOLVER] = Resolver(tuple(config.getoption("dataset")))
     mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
     loading.configure(mode, folder)
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
@@ -126,11 +129,10 @@ def embedder(request: pytest.FixtureRequest) -> Embedder:
 
 
 def _dataset(request: pytest.FixtureRequest) -> Dataset:
-    user_paths = dict(request.config.getoption("dataset"))
-    path = locate(request.param, user_paths)
-    if path is None:
-        pytest.skip(DATASETS[request.param].skip_reason())
-    return load(request.param, path)
+    try:
+        return request.config.stash[RESOLVER].load(request.param)  # type: ignore[return-value]
+    except DatasetMissing as missing:
+        pytest.skip(str(missing))
 
 
 @pytest.fixture

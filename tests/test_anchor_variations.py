@@ -11,13 +11,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fixtures import DATASETS, DatasetFormatError, Kind, load, locate
+from fixtures import DATASETS, DatasetFormatError, Kind, Resolver
 from fixtures.anchor_variations import find_form, jumble, labels_path, parse_anchor_variations
 from fixtures.registry import ANCHOR_VARIATIONS_FILE
 
 
 def shipped():
-    return load("anchor-variations", locate("anchor-variations", {}))
+    return Resolver().load("anchor-variations")
 
 
 def test_registered_and_bundled() -> None:

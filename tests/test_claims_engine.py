@@ -16,8 +16,8 @@ from embedders.registry import EmbedderEntry
 from evals.claims.resampling import Resampling
 from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, comparisons, load_claims
 from evals.claims.stats import Comparison, Undefined, family_adjusted, holm, paired_bootstrap, verdict
-from evals.claims.weighted import AUC, MEAN, SPEARMAN, once
 from evals.records import Verdict
+from evals.weighted import AUC, MEAN, SPEARMAN, once
 
 
 def paired(effect: float, n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -94,23 +94,32 @@ ENTRIES = [
 
 def test_shipped_claims_cover_the_paper() -> None:
     settings_, claims = load_claims(CLAIMS_PATH)
-    assert {"D1", "D2-semantic", "D2-morphological", "D3", "D4", "D5"} <= {c.id for c in claims}
+    ids = {c.id for c in claims}
+    assert {"D1", "D3", "D5", "C1", "C2", "C3-variance", "C3-deviation"} <= ids
+    assert {"D2-semantic-api", "D2-semantic-llm", "D2-morphological-api", "D2-morphological-llm"} <= ids
+    assert {"D4-api", "D4-llm", "D4-llm-msr", "D4-sbert", "D4-llama"} <= ids
     assert settings_.correction == "holm" and settings_.resamples >= 1000
 
 
 def test_comparisons_pair_each_side_and_follow_the_selection() -> None:
     _, claims = load_claims(CLAIMS_PATH)
-    d4 = next(c for c in claims if c.id == "D4")
+    d4 = next(c for c in claims if c.id == "D4-llm")  # LLMs against static vectors only, as the paper states it
     names = {spec.name for spec in comparisons(d4, ENTRIES, None)}
-    assert names == {f"{s} vs {r}" for s in ("small-llm", "big-llm") for r in ("glove", "sbert")}
-    only_sbert = {spec.name for spec in comparisons(d4, ENTRIES, {"sbert"})}
-    assert only_sbert == {"small-llm vs sbert", "big-llm vs sbert"}
+    assert names == {"small-llm vs glove", "big-llm vs glove"}
+    assert {spec.name for spec in comparisons(d4, ENTRIES, {"big-llm"})} == {"big-llm vs glove"}
+    assert comparisons(d4, ENTRIES, {"sbert"}) == []
+    api = entry("ada", Family.API, 0)
+    d4_api = next(c for c in claims if c.id == "D4-api")
+    assert {spec.name for spec in comparisons(d4_api, [*ENTRIES, api], None)} == {"ada vs glove", "ada vs sbert"}
     scale = next(c for c in claims if c.id == "S-analogy")
     assert [spec.name for spec in comparisons(scale, ENTRIES, None)] == ["big-llm vs small-llm"]
     d5 = next(c for c in claims if c.id == "D5")
     assert {
         spec.name for spec in comparisons(d5, [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22)], None)
     } == {"sbert-minilm vs glove (anchor small-llm)", "sbert-minilm vs glove (anchor big-llm)"}
+    # an API embedder, where there is one, is the anchor; the LLMs stand in only without one
+    with_api = [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22), entry("ada", Family.API, 0)]
+    assert {spec.name for spec in comparisons(d5, with_api, None)} == {"sbert-minilm vs glove (anchor ada)"}
 
 
 @pytest.mark.parametrize(

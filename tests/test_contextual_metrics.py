@@ -25,10 +25,10 @@ from evals.claims.metrics import EmbeddingMemo, NotApplicable
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
 from evals.claims.spec import Claim, Side, comparisons
-from evals.claims.weighted import PEARSON, SPEARMAN, once
 from evals.records import Verdict
 from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
-from fixtures import DatasetInfo, SentencePairs
+from evals.weighted import PEARSON, SPEARMAN, once
+from fixtures import DatasetInfo, Resolver, SentencePairs
 from fixtures.anchor_variations import labels_path
 from fixtures.registry import ANCHOR_VARIATIONS_FILE
 from harness.loading import load_embedder, release_embedder
@@ -237,6 +237,6 @@ def test_the_users_copy_of_the_dataset_is_used(tmp_path, glove) -> None:
     copy = tmp_path / "mine.jsonl"
     copy.write_text("".join(ANCHOR_VARIATIONS_FILE.read_text().splitlines(keepends=True)[:4]))
     shutil.copy(labels_path(ANCHOR_VARIATIONS_FILE), labels_path(copy))
-    settings = replace(SETTINGS, datasets=(("anchor-variations", copy),))
+    settings = replace(SETTINGS, data=Resolver((("anchor-variations", copy),)))
     scores = contextualization(EmbeddingMemo(glove), settings, measure="deviation")
     assert len(scores.values) == 4 and scores.dataset.path.startswith(str(copy))

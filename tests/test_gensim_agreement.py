@@ -5,15 +5,15 @@ from gensim.test.utils import datapath
 
 from evals.tasks.analogy import analogy
 from evals.tasks.word_similarity import word_similarity
-from fixtures import load, locate
+from fixtures import Resolver
 
 
 @pytest.mark.parametrize("name", ["wordsim353", "simlex999"])
 def test_word_pairs_match_gensim(glove, name: str) -> None:
-    ours = word_similarity(glove, load(name, locate(name, {})))
+    ours = word_similarity(glove, Resolver().load(name))
     vocabulary = len(glove.vocabulary())
     pearson, spearman, oov = glove.keyed_vectors.evaluate_word_pairs(
-        datapath(locate(name, {}).name), restrict_vocab=vocabulary
+        datapath(Resolver().locate(name).name), restrict_vocab=vocabulary
     )
     assert ours.metrics["spearman"] == pytest.approx(spearman.statistic, abs=1e-4)
     assert ours.metrics["pearson"] == pytest.approx(pearson.statistic, abs=1e-4)
@@ -21,7 +21,7 @@ def test_word_pairs_match_gensim(glove, name: str) -> None:
 
 
 def test_open_vocabulary_analogy_matches_gensim(glove) -> None:
-    ours = analogy(glove, load("google-analogy", locate("google-analogy", {})), "3cosadd", "open", open_size=300_000)
+    ours = analogy(glove, Resolver().load("google-analogy"), "3cosadd", "open", open_size=300_000)
     score, sections = glove.keyed_vectors.evaluate_word_analogies(
         datapath("questions-words.txt"), restrict_vocab=300_000
     )

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures import DATASETS, DatasetFormatError, Kind, load, locate
+from fixtures import DATASETS, DatasetFormatError, Kind, Resolver
 from fixtures.parsers import parse_bats, parse_google_analogies, parse_msr_analogies, parse_word_pairs
 
 
@@ -23,13 +23,13 @@ def write(tmp_path: Path, text: str | bytes, name: str = "data.txt") -> Path:
     ],
 )
 def test_bundled_datasets_record_rows_and_checksum(name: str, rows: int, sha_prefix: str) -> None:
-    dataset = load(name, locate(name, {}))
+    dataset = Resolver().load(name)
     assert dataset.info.rows == rows
     assert dataset.info.sha256.startswith(sha_prefix)
 
 
 def test_google_analogy_sections() -> None:
-    dataset = load("google-analogy", locate("google-analogy", {}))
+    dataset = Resolver().load("google-analogy")
     assert len(dataset.sections) == 14
     assert dataset.questions[0].section == "capital-common-countries"
     assert len(dataset.words) == 905
@@ -124,7 +124,7 @@ def test_bats_needs_a_folder(tmp_path: Path) -> None:
 
 def test_user_path_datasets_explain_how_to_get_them() -> None:
     for name in ("bats", "msr-analogy", "men"):
-        assert locate(name, {}) is None
+        assert Resolver().locate(name) is None
         assert "--dataset" in DATASETS[name].skip_reason()
 
 

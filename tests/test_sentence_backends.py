@@ -84,7 +84,7 @@ def test_e5_records_its_query_prefix() -> None:
 
 
 def test_minilm_wordsim353_near_published(minilm: sentence.SentenceTransformerEmbedder) -> None:
-    dataset = fixtures.load("wordsim353", fixtures.locate("wordsim353", {}))
+    dataset = fixtures.Resolver().load("wordsim353")
     measured = word_similarity(minilm, dataset)
     assert measured.metrics["coverage"] == 1.0
     assert abs(measured.metrics["spearman"] - 0.73) < 0.02, measured.metrics

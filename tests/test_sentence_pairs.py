@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from fixtures import DATASETS, DatasetFormatError, Kind, load, locate
+from fixtures import DATASETS, DatasetFormatError, Kind, Resolver
 from fixtures.parsers import parse_lee, parse_sick, parse_sts_benchmark
 
 
 def test_lee_is_bundled_as_its_1225_document_pairs() -> None:
-    data = load("lee50", locate("lee50", {}))
+    data = Resolver().load("lee50")
     assert DATASETS["lee50"].kind is Kind.SENTENCE_PAIRS
     assert len(data.pairs) == data.info.rows == 50 * 49 // 2
     assert len(data.sentences) == 50
@@ -19,7 +19,7 @@ def test_lee_is_bundled_as_its_1225_document_pairs() -> None:
 
 def test_sts_and_sick_are_skipped_with_how_to_get_them() -> None:
     for name in ("sts-b", "sick-r"):
-        assert locate(name, {}) is None
+        assert Resolver().locate(name) is None
         assert "--dataset" in DATASETS[name].skip_reason()
 
 

@@ -15,7 +15,7 @@ from sklearn.metrics import silhouette_score
 
 from evals.claims.resampling import Resampling
 from evals.claims.stats import paired_bootstrap
-from evals.claims.weighted import AUC, MEAN, PEARSON, SPEARMAN, Silhouette, cosine_distances, once
+from evals.weighted import AUC, MEAN, PEARSON, SPEARMAN, Silhouette, cosine_distances, once
 
 rounded = st.floats(-3, 3).map(lambda x: round(x, 1))  # coarse values: many ties, as in human ratings
 

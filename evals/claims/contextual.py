@@ -12,8 +12,8 @@ from embedders import EmbedderInfo, WordInContext
 from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, metric
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
-from evals.claims.weighted import MEAN, PEARSON, SPEARMAN, Statistic, once
-from fixtures import DATASETS, SentencePairs, load, locate
+from evals.weighted import MEAN, PEARSON, SPEARMAN, Statistic, once
+from fixtures import DatasetMissing, SentencePairs
 from fixtures.anchor_variations import Anchor, AnchorVariations
 
 # The backends' extraction says so when a word in context is the whole sentence's vector (no token access).
@@ -24,15 +24,15 @@ CORRELATIONS: dict[str, Statistic] = {"pearson": PEARSON, "spearman": SPEARMAN}
 
 
 def sentence_pairs(dataset: str, settings: Settings) -> SentencePairs:
-    path = locate(dataset, dict(settings.datasets))
-    if path is None:
-        raise NotApplicable(DATASETS[dataset].skip_reason())
-    return load(dataset, path)  # type: ignore[return-value]  # load is cached by (name, path)
+    try:
+        return settings.data.load(dataset)  # type: ignore[return-value]
+    except DatasetMissing as missing:
+        raise NotApplicable(str(missing)) from None
 
 
 def anchor_variations(settings: Settings) -> AnchorVariations:
     """The shipped file, or the user's copy given as --dataset anchor-variations=PATH."""
-    return load("anchor-variations", locate("anchor-variations", dict(settings.datasets)))  # type: ignore[return-value]
+    return settings.data.load("anchor-variations")  # type: ignore[return-value]
 
 
 def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> np.ndarray:

@@ -9,14 +9,24 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.metrics import silhouette_samples
 
-from embedders import Embedder, EmbedderInfo, Embeddings
+from embedders import Embedder, EmbedderInfo, Embeddings, Family
+from evals import scoring
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
-from evals.claims.weighted import AUC, MEAN, SPEARMAN, Silhouette, Statistic, cosine_distances, once
+from evals.records import Deviation
 from evals.tasks.analogy import analogy
 from evals.tasks.measurement import input_counts, usable_unit_vectors
-from fixtures import Analogies, DatasetInfo, load, locate
-from fixtures.claim_data import google_categories, google_related_pairs, human_rated_pairs, random_wordnet_pairs
+from evals.tasks.word_similarity import word_similarity
+from evals.weighted import AUC, MEAN, SPEARMAN, Silhouette, Statistic, cosine_distances, once
+from fixtures import Analogies, Categories, DatasetInfo, DatasetMissing
+from fixtures.claim_data import (
+    LabelledPairs,
+    RelatedPairs,
+    human_rated_pairs,
+    random_wordnet_pairs,
+    related_pairs,
+    shuffled_pairs,
+)
 
 
 @dataclass
@@ -30,6 +40,7 @@ class ItemScores:
     dataset: DatasetInfo
     protocol: dict[str, object]
     summary: dict[str, object] = field(default_factory=dict)
+    deviations: tuple[Deviation, ...] = ()  # how this metric's protocol differs from the paper's
 
     @property
     def score(self) -> float:
@@ -86,11 +97,7 @@ class EmbeddingMemo:
 
 def pair_cosines(memo: EmbeddingMemo, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
     """Cosine per pair; NaN where the embedder cannot embed one of the words."""
-    left, left_ok = memo.unit([a for a, _ in pairs])
-    right, right_ok = memo.unit([b for _, b in pairs])
-    cosines = np.einsum("ij,ij->i", left, right).astype(float)
-    cosines[~(left_ok & right_ok)] = np.nan
-    return cosines
+    return scoring.pair_cosines(*memo.unit([a for a, _ in pairs]), *memo.unit([b for _, b in pairs]))
 
 
 def describe(values: np.ndarray) -> dict[str, object]:
@@ -127,58 +134,159 @@ def metric(name: str, inputs: Callable[..., Inputs]) -> Callable[[Metric], Metri
     return register
 
 
-def decontextualized_words(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
-    """Every word the decontextualized metrics (D1-D5 and their scale views) use, asked for together."""
-    words: list[str] = list(load("google-analogy", locate("google-analogy", {})).words)
-    for pairs in (
-        random_wordnet_pairs(settings.random_pairs, settings.seed).pairs,
-        google_related_pairs().pairs,
-        human_rated_pairs().pairs,
-    ):
-        words.extend(w for pair in pairs for w in pair)
-    words.extend(google_categories().words)
-    return {"words": list(dict.fromkeys(words))}
+def analogy_set(settings: Settings, dataset: str | Sequence[str]) -> Analogies:
+    """The analogy set a claim names, or the first of those it names that has a copy here (BATS first, the
+    paper's; Google or MSR analogy standing in for it)."""
+    names = [dataset] if isinstance(dataset, str) else list(dataset)
+    try:
+        return settings.data.load(settings.data.first(names))  # type: ignore[return-value]
+    except DatasetMissing as missing:
+        raise NotApplicable(str(missing)) from None
 
 
-@metric("random-pair-similarity", decontextualized_words)
+def stand_in(dataset: str, paper: str, what: str) -> tuple[Deviation, ...]:
+    if dataset == paper:
+        return ()
+    return (Deviation("dataset", f"{dataset} stands in for {paper}, the paper's {what}"),)
+
+
+def _words(*pair_lists: Sequence[tuple[str, str]]) -> list[str]:
+    return list(dict.fromkeys(w for pairs in pair_lists for pair in pairs for w in pair))
+
+
+def _random_pairs(settings: Settings) -> LabelledPairs:
+    return random_wordnet_pairs(settings.random_pairs, settings.seed)
+
+
+RANDOM_PAIRS_DEVIATION = Deviation(
+    "protocol",
+    "random pairs: a seeded sample of word pairs from the WordNet lemmas among GloVe's 100,000 most frequent words, "
+    "not all pairs of the paper's ~80,000 WordNet words",
+)
+
+
+def _random_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
+    return {"words": _words(_random_pairs(settings).pairs)}
+
+
+@metric("random-pair-similarity", _random_inputs)
 def random_pair_similarity(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
-    data = random_wordnet_pairs(settings.random_pairs, settings.seed)
+    data = _random_pairs(settings)
     cosines = pair_cosines(memo, data.pairs)
     protocol = {"statistic": "mean cosine over random word pairs", "pairs": len(data.pairs), "seed": settings.seed}
     resampling = Resampling.items(len(cosines), "random word pairs (drawn independently)")
-    return ItemScores(cosines[:, None], MEAN, resampling, data.info, protocol, describe(cosines))
-
-
-@metric("related-vs-random-auc", decontextualized_words)
-def related_vs_random_auc(memo: EmbeddingMemo, settings: Settings, relation: str) -> ItemScores:
-    related = google_related_pairs()
-    chosen = [p for p, label in zip(related.pairs, related.labels, strict=True) if label == relation]
-    randoms = random_wordnet_pairs(settings.random_pairs, settings.seed)
-    related_cos, random_cos = pair_cosines(memo, chosen), pair_cosines(memo, randoms.pairs)
-    values = np.column_stack(
-        [np.concatenate([related_cos, random_cos]), np.r_[np.ones(len(chosen)), np.zeros(len(random_cos))]]
+    return ItemScores(
+        cosines[:, None], MEAN, resampling, data.info, protocol, describe(cosines), (RANDOM_PAIRS_DEVIATION,)
     )
-    pooled = np.sqrt((np.nanvar(related_cos, ddof=1) + np.nanvar(random_cos, ddof=1)) / 2)
-    summary = {"cohens_d": float((np.nanmean(related_cos) - np.nanmean(random_cos)) / pooled), "relation": relation}
+
+
+NEGATIVES = ("shuffled", "random")
+SHUFFLED_PER_PAIR = 2  # shuffled negatives per related pair
+
+
+def _negatives(settings: Settings, related: RelatedPairs, negatives: str) -> LabelledPairs:
+    if negatives not in NEGATIVES:
+        raise ValueError(f"negatives must be one of {NEGATIVES}, got {negatives!r}")
+    if negatives == "random":
+        return _random_pairs(settings)
+    return shuffled_pairs(related, SHUFFLED_PER_PAIR, settings.seed)
+
+
+def _related_inputs(
+    settings: Settings,
+    info: EmbedderInfo,
+    relation: str = "semantic",
+    dataset: str | Sequence[str] = "google-analogy",
+    **_: object,
+) -> Inputs:
+    try:
+        related = related_pairs(analogy_set(settings, dataset)).of_type(relation)
+    except NotApplicable:
+        return {}
+    shuffled = shuffled_pairs(related, SHUFFLED_PER_PAIR, settings.seed)
+    return {"words": _words(related.pairs, shuffled.pairs, _random_pairs(settings).pairs)}
+
+
+def _auc(related: np.ndarray, negative: np.ndarray) -> float:
+    values = np.column_stack(
+        [np.concatenate([related, negative]), np.r_[np.ones(len(related)), np.zeros(len(negative))]]
+    )
+    return once(AUC, values)
+
+
+@metric("related-vs-random-auc", _related_inputs)
+def related_vs_random_auc(
+    memo: EmbeddingMemo,
+    settings: Settings,
+    relation: str,
+    dataset: str | Sequence[str] = "google-analogy",
+    negatives: str = "shuffled",
+) -> ItemScores:
+    """AUC of related pairs' cosines against unrelated pairs'. ``negatives``: "shuffled" pairs the related pairs'
+    words across pairs of one relation (same surface: names with names, lower-case with lower-case), "random" are
+    random WordNet pairs as in the paper. The summary gives the AUC against both."""
+    questions = analogy_set(settings, dataset)
+    related = related_pairs(questions).of_type(relation)
+    chosen = _negatives(settings, related, negatives)
+    related_cos, negative_cos = pair_cosines(memo, related.pairs), pair_cosines(memo, chosen.pairs)
+    values = np.column_stack(
+        [np.concatenate([related_cos, negative_cos]), np.r_[np.ones(len(related_cos)), np.zeros(len(negative_cos))]]
+    )
+    pooled = np.sqrt((np.nanvar(related_cos, ddof=1) + np.nanvar(negative_cos, ddof=1)) / 2)
+    others = {n: _negatives(settings, related, n) for n in NEGATIVES}
+    summary = {
+        "cohens_d": float((np.nanmean(related_cos) - np.nanmean(negative_cos)) / pooled),
+        "relation": relation,
+        "auc": {n: _auc(related_cos, pair_cosines(memo, pairs.pairs)) for n, pairs in others.items()},
+    }
     info = DatasetInfo(
-        f"{related.info.name}[{relation}]+{randoms.info.name}",
-        f"{related.info.path} | {randoms.info.path}",
-        related.info.sha256[:32] + randoms.info.sha256[:32],
+        f"{related.info.name}+{chosen.info.name}",
+        f"{related.info.path} | {chosen.info.path}",
+        related.info.sha256[:32] + chosen.info.sha256[:32],
         len(values),
     )
     protocol = {
-        "statistic": "AUC: related pair more similar than a random pair",
+        "statistic": f"AUC: related pair more similar than a {negatives} pair",
         "relation": relation,
-        "random_pairs": len(randoms.pairs),
+        "negatives": negatives,
+        "negative_pairs": len(chosen.pairs),
         "seed": settings.seed,
+        "source": questions.info.as_record(),
     }
-    resampling = Resampling.stratified(values[:, 1], "word pairs, related and random drawn separately")
-    return ItemScores(values, AUC, resampling, info, protocol, summary)
+    deviations = stand_in(questions.info.name, "bats", "source of related pairs")
+    if negatives == "shuffled":
+        deviations += (
+            Deviation(
+                "protocol",
+                "unrelated pairs: the related pairs' words shuffled within their relation (the paper: random pairs), "
+                "so that both kinds share their surface (capitalised names, lower-case words); the AUC against random "
+                "pairs is in the summary",
+            ),
+        )
+    else:
+        deviations += (RANDOM_PAIRS_DEVIATION,)
+    resampling = Resampling.stratified(values[:, 1], f"word pairs, related and {negatives} drawn separately")
+    return ItemScores(values, AUC, resampling, info, protocol, summary, deviations)
 
 
-@metric("category-silhouette", decontextualized_words)
-def category_silhouette(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
-    data = google_categories()
+def _category_set(settings: Settings, dataset: str) -> Categories:
+    try:
+        return settings.data.load(dataset)  # type: ignore[return-value]
+    except DatasetMissing as missing:
+        raise NotApplicable(str(missing)) from None
+
+
+def _category_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "common-categories", **_: object) -> Inputs:
+    try:
+        words = _category_set(settings, dataset).words
+    except NotApplicable:
+        return {}
+    return {"words": list(dict.fromkeys([*words, *_words(_random_pairs(settings).pairs)]))}
+
+
+@metric("category-silhouette", _category_inputs)
+def category_silhouette(memo: EmbeddingMemo, settings: Settings, dataset: str = "common-categories") -> ItemScores:
+    data = _category_set(settings, dataset)
     unit, usable = memo.unit(data.words)
     labels = np.array(data.labels)
     per_word = np.full(len(data.words), np.nan)
@@ -198,20 +306,39 @@ def category_silhouette(memo: EmbeddingMemo, settings: Settings) -> ItemScores:
         "statistic": "mean silhouette (cosine distance) by gold category",
         "categories": sorted(set(data.labels)),
     }
+    deviations = (Deviation("dataset", f"categories: {data.info.name}; the paper does not name its word categories"),)
     resampling = Resampling.stratified(labels, "words within their categories (silhouettes recomputed each time)")
     statistic = Silhouette(cosine_distances(unit), labels)
-    return ItemScores(per_word[:, None], statistic, resampling, data.info, protocol, summary)
+    return ItemScores(per_word[:, None], statistic, resampling, data.info, protocol, summary, deviations)
 
 
-@metric("analogy-accuracy", decontextualized_words)
+def _analogy_inputs(
+    settings: Settings, info: EmbedderInfo, dataset: str | Sequence[str] = "google-analogy", **_: object
+) -> Inputs:
+    try:
+        return {"words": analogy_set(settings, dataset).words}
+    except NotApplicable:
+        return {}
+
+
+@metric("analogy-accuracy", _analogy_inputs)
 def analogy_accuracy(
-    memo: EmbeddingMemo, settings: Settings, dataset: str = "google-analogy", method: str = "3cosadd"
+    memo: EmbeddingMemo, settings: Settings, dataset: str | Sequence[str] = "google-analogy", method: str = "3cosadd"
 ) -> ItemScores:
-    questions = load(dataset, locate(dataset, {}))
+    """A view over the analogy eval's per-question results (closed vocabulary: the dataset's own words)."""
+    questions = analogy_set(settings, dataset)
     measurement = analogy(memo, questions, method, "closed")
     sections = {k: v for k, v in measurement.metrics.items() if k.startswith("accuracy[")}
     resampling = relation_pairs(questions)
-    return ItemScores(measurement.items[:, None], MEAN, resampling, measurement.dataset, measurement.protocol, sections)
+    vocabulary = Deviation(
+        "protocol",
+        f"candidate answers: the {len(questions.words)} words of {questions.info.name} (closed vocabulary); the paper "
+        "does not state its candidate vocabulary",
+    )
+    deviations = (*stand_in(questions.info.name, "bats", "analogy set"), vocabulary)
+    return ItemScores(
+        measurement.items[:, None], MEAN, resampling, measurement.dataset, measurement.protocol, sections, deviations
+    )
 
 
 def relation_pairs(dataset: Analogies) -> Resampling:
@@ -229,13 +356,28 @@ def relation_pairs(dataset: Analogies) -> Resampling:
     return Resampling.pairs_of(left, right, unit, stratum)
 
 
-@metric("agreement", decontextualized_words)
+def _agreement_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
+    return {"words": human_rated_pairs(settings.data).words}
+
+
+@metric("agreement", _agreement_inputs)
 def agreement(memo: EmbeddingMemo, settings: Settings, anchor: EmbeddingMemo) -> ItemScores:
-    data = human_rated_pairs()
-    values = np.column_stack([pair_cosines(memo, data.pairs), pair_cosines(anchor, data.pairs)])
+    """A view over the word-similarity eval's per-pair cosines, this embedder's against the anchor's."""
+    data = human_rated_pairs(settings.data)
+    values = np.column_stack([word_similarity(memo, data).items, word_similarity(anchor, data).items])
     protocol = {
         "statistic": f"Spearman between this embedder's and {anchor.info.name}'s pair cosines",
         "anchor": anchor.info.name,
         "anchor_fingerprint": anchor.info.fingerprint,
     }
-    return ItemScores(values, SPEARMAN, Resampling.items(len(values), "word pairs"), data.info, protocol)
+    deviations = (Deviation("dataset", f"word pairs: {data.info.name}; the paper does not name its word pairs"),)
+    if anchor.info.family is not Family.API:
+        deviations += (
+            Deviation(
+                "model",
+                f"anchor {anchor.info.name} ({anchor.info.family}) stands in for the API embedders (ADA, PaLM) the "
+                "paper correlates with",
+            ),
+        )
+    resampling = Resampling.items(len(values), "word pairs")
+    return ItemScores(values, SPEARMAN, resampling, data.info, protocol, deviations=deviations)

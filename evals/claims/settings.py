@@ -1,7 +1,8 @@
 """Session-wide settings of the claims engine, read from [settings] in claims.toml."""
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+
+from fixtures import Resolver
 
 
 @dataclass(frozen=True)
@@ -13,5 +14,6 @@ class Settings:
     confidence: float = 0.95  # of the reported interval (not adjusted for the family)
     tolerance: float = 1e-6  # an effect this close to the margin is float rounding, never decisive
     random_pairs: int = 1000  # random WordNet word pairs for D1 and D2
-    # the user's --dataset NAME=PATH pairs (set by the plugin, not in claims.toml): where the claims' datasets are read
-    datasets: tuple[tuple[str, Path], ...] = ()
+    # where the claims' datasets are read: the session's resolver (set by the plugin, not in claims.toml); its repr
+    # holds the content digest of the user's dataset files, so a cached result is keyed by what it read
+    data: Resolver = field(default_factory=Resolver)

@@ -51,6 +51,8 @@ class Claim:
     margin: float
     pairing: str = "cross"  # or "larger-vs-smaller": subject bigger than reference, same side
     anchor: Side | None = None
+    # the anchors when none of ``anchor`` is available (labelled proxies, e.g. LLMs for the API embedders)
+    anchor_proxy: Side | None = None
     expected: tuple[ExpectedVerdict, ...] = field(default=())
     # the comparisons Holm's correction runs over together: this claim's, and those of every claim naming the
     # same correction family (empty: a correction family of its own)
@@ -101,7 +103,7 @@ def _side(table: object, where: str) -> Side:
 
 
 REQUIRED = {"id", "statement", "section", "metric", "subject", "reference", "direction", "margin"}
-OPTIONAL = {"params", "pairing", "anchor", "expect", "correction_family", "paper"}
+OPTIONAL = {"params", "pairing", "anchor", "anchor_proxy", "expect", "correction_family", "paper"}
 
 
 def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
@@ -149,13 +151,17 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
                 statement=table["statement"],
                 section=table["section"],
                 metric=table["metric"],
-                params=tuple(sorted(table.get("params", {}).items())),
+                params=tuple(
+                    (key, tuple(value) if isinstance(value, list) else value)
+                    for key, value in sorted(table.get("params", {}).items())
+                ),
                 subject=_side(table["subject"], where),
                 reference=_side(table["reference"], where),
                 direction=table["direction"],
                 margin=float(table["margin"]),
                 pairing=table.get("pairing", "cross"),
                 anchor=_side(table["anchor"], where) if "anchor" in table else None,
+                anchor_proxy=_side(table["anchor_proxy"], where) if "anchor_proxy" in table else None,
                 expected=expected,
                 correction_family=table.get("correction_family", ""),
                 paper=table.get("paper", True),
@@ -172,7 +178,11 @@ def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str
         pairs = [(s, r) for s in subjects for r in references if (s.parameters or 0) > (r.parameters or 0)]
     else:
         pairs = [(s, r) for s in subjects for r in references if s.name != r.name]
-    anchors: list[EmbedderEntry | None] = claim.anchor.members(candidates) if claim.anchor else [None]
+    anchors: list[EmbedderEntry | None] = [None]
+    if claim.anchor is not None:
+        anchors = list(claim.anchor.members(candidates))
+        if not anchors and claim.anchor_proxy is not None:
+            anchors = list(claim.anchor_proxy.members(candidates))
     specs = [
         ComparisonSpec(claim, s, r, a) for s, r in pairs for a in anchors if a is None or a.name not in (s.name, r.name)
     ]

@@ -9,8 +9,8 @@ import numpy as np
 from scipy import stats
 
 from evals.claims.resampling import Resampling
-from evals.claims.weighted import Statistic
 from evals.records import Verdict
+from evals.weighted import Statistic
 
 CHUNK = 4_000_000  # weights held at once (resamples x items): about 32 MB
 # more resamples than this on which the statistic is undefined, and the rest are not a sample of the same thing

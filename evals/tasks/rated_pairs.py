@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
 
 from embedders import Embeddings
+from evals.scoring import correlation, pair_cosines
 from evals.tasks.measurement import OOVPolicy, input_counts, usable_unit_vectors
 from fixtures import SentencePairs, WordPairs
 
@@ -26,9 +25,8 @@ def rated_pair_scores(
     left = np.array([position[a] for a, _ in dataset.pairs])
     right = np.array([position[b] for _, b in dataset.pairs])
     covered = usable[left] & usable[right]
-    similarity = np.einsum("ij,ij->i", unit[left], unit[right]).astype(np.float64)
+    similarity = pair_cosines(unit[left], usable[left], unit[right], usable[right])
     if oov == "skip":
-        similarity[~covered] = np.nan
         keep = covered
     else:
         similarity[~covered] = 0.0
@@ -39,15 +37,11 @@ def rated_pair_scores(
             f"its vectors of the {len(items)} {'words' if isinstance(dataset, WordPairs) else 'sentences'}: "
             f"{input_counts(embeddings)}"
         )
-    gold, model = dataset.scores[keep], similarity[keep]
-    with warnings.catch_warnings():
-        # constant similarities leave the correlation undefined: NaN, which no expectation accepts
-        warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        spearman = float(stats.spearmanr(gold, model).statistic)
-        pearson = float(stats.pearsonr(gold, model).statistic)
+    # constant similarities leave a correlation undefined: NaN, which no expectation accepts
+    model, gold = similarity[keep], dataset.scores[keep]
     metrics = {
-        "spearman": spearman,
-        "pearson": pearson,
+        "spearman": correlation("spearman", model, gold),
+        "pearson": correlation("pearson", model, gold),
         "items_scored": int(keep.sum()),
         "items_total": len(dataset.pairs),
         "coverage": float(covered.mean()),
