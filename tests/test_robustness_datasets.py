@@ -214,6 +214,9 @@ def test_every_registered_parser_is_fuzzed() -> None:
     assert {parser.__name__ for parser in PARSERS} == {
         "parse_anchor_variations",
         "parse_bats",
+        "parse_battig",
+        "parse_category_folder",
+        "parse_common_categories",
         "parse_google_analogies",
         "parse_lee",
         "parse_msr_analogies",
