@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fixtures import DATASETS, Categories, DatasetFormatError, Kind, load, locate
+from fixtures import DATASETS, Categories, DatasetFormatError, Kind, Resolver
 from fixtures.categories import POS, SCHEMA, WORDS_PER_CATEGORY, parse_common_categories
 from fixtures.parsers import parse_battig, parse_category_folder
 from fixtures.registry import COMMON_CATEGORIES_FILE
@@ -17,7 +17,7 @@ STANDARD = ("ap", "bless", "battig", "esslli-1a", "esslli-2c")
 
 
 def shipped() -> Categories:
-    return load("common-categories", locate("common-categories", {}))
+    return Resolver().load("common-categories")
 
 
 def row(category: str, members: object, pos: object = "noun", /, **changes: object) -> dict:
@@ -166,7 +166,7 @@ def write(path: Path, text: str | bytes) -> Path:
 def test_standard_sets_are_registered_without_a_default_copy(name: str) -> None:
     entry = DATASETS[name]
     assert entry.kind is Kind.CATEGORIES and entry.bundled is None
-    assert locate(name, {}) is None
+    assert Resolver().locate(name) is None
     assert f"--dataset {name}=/path/to/EN-" in entry.skip_reason()
 
 
@@ -175,7 +175,7 @@ def test_folder_of_category_files(tmp_path: Path) -> None:
     write(folder / "feeling.txt", "anger\ndesire\n\nfear\n")
     write(folder / "tool.txt", "axe\r\nchisel\r\n  Swiss   army knife \r\naxe\r\n")
     write(folder / "._tool.txt", b"\x00\x05 mac resource fork")
-    data = load("ap", locate("ap", {"ap": folder}))
+    data = Resolver((("ap", folder),)).load("ap")
     assert data.words == ["anger", "desire", "fear", "axe", "chisel", "Swiss army knife"]
     assert data.labels == ["feeling"] * 3 + ["tool"] * 3
     assert data.info.rows == 6 and data.info.duplicates == 1  # the second axe in tool
@@ -231,7 +231,7 @@ def test_battig_csv_with_header(tmp_path: Path) -> None:
     folder = tmp_path / "EN-BATTIG"
     write(folder / "unit_of_distance.txt", BATTIG_HEADER + "mile,400,214,1,5.2\nfoot,380,283,2,4.9\n")
     write(folder / "fruit.txt", BATTIG_HEADER + "apple,430,9,1,6.0\nbread fruit,2,0,40,1\n\n")
-    data = load("battig", locate("battig", {"battig": folder}))
+    data = Resolver((("battig", folder),)).load("battig")
     assert data.words == ["apple", "bread fruit", "mile", "foot"]
     assert data.labels == ["fruit", "fruit", "unit_of_distance", "unit_of_distance"]
     assert data.multi_word == ["bread fruit"]
