@@ -1,8 +1,10 @@
 """The contextualized metrics (C1-C3) on cases whose answer is known, with real models where one is needed."""
 
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import combinations
 
 import numpy as np
 import pytest
@@ -14,7 +16,10 @@ from scipy import stats
 from embedders import EMBEDDERS, Embeddings, Family, WordInContext
 from embedders.threads import limit_torch_threads
 from evals.claims.contextual import (
+    MEASURES,
+    _contextual_inputs,
     anchor_variations,
+    context_free,
     contextualization,
     cosines,
     pairwise_auc,
@@ -32,6 +37,7 @@ from fixtures import DatasetInfo, Resolver, SentencePairs
 from fixtures.anchor_variations import labels_path
 from fixtures.registry import ANCHOR_VARIATIONS_FILE
 from harness.loading import load_embedder, release_embedder
+from tests.conftest import small_static
 
 SETTINGS = Settings(resamples=300)
 
@@ -85,8 +91,16 @@ def test_a_static_embedder_does_not_contextualize(glove) -> None:
         scores = contextualization(memo, SETTINGS, measure=measure)
         assert len(scores.values) == len(anchor_variations(SETTINGS).anchors)
         assert np.nanmax(np.abs(scores.values)) < 1e-6
+    assert abs(scores.summary["deviation_bare_word"]) < 1e-6
     assert scores.summary["polysemy"]["cross_sense_cosine"] == pytest.approx(1.0, abs=1e-6)
     assert scores.summary["polysemy"]["moved_more_by_other_sense"] == 0.0
+    # GloVe's words are far from orthogonal: the adjustment takes their mean cosine off a self-similarity of 1
+    summary = scores.summary
+    assert summary["self_similarity"] == pytest.approx(1.0, abs=1e-6)
+    assert 0.1 < summary["anisotropy_baseline"] < 0.9
+    assert summary["self_similarity_adjusted"] == pytest.approx(1.0 - summary["anisotropy_baseline"], abs=1e-6)
+    adjusted = contextualization(memo, SETTINGS, measure="variance-adjusted")
+    assert adjusted.score == pytest.approx(summary["anisotropy_baseline"], abs=1e-6)
 
 
 def test_a_transformer_encoder_does(minilm) -> None:
@@ -97,6 +111,68 @@ def test_a_transformer_encoder_does(minilm) -> None:
     polysemy = variance.summary["polysemy"]
     assert polysemy["anchors"] >= 15
     assert -1 <= polysemy["cross_sense_cosine"] <= 1 and 0 <= polysemy["moved_more_by_other_sense"] <= 1
+    # measured: 0.246 against the word alone by the same extraction, 0.439 against embed_words (mean pooling over
+    # [CLS] word [SEP]): the bare-word figure counts the change of pooling as contextualization
+    assert deviation.summary["deviation"] == deviation.score
+    assert deviation.score < deviation.summary["deviation_bare_word"] - 0.1
+
+
+def test_the_context_free_form_pools_only_the_word(minilm) -> None:
+    """WordPiece drops the newline and the space: the word alone is [CLS] bank [SEP] wherever its span starts."""
+    item = context_free(WordInContext("The bank was closed.", 4, 8))
+    assert (item.sentence, item.word) == ("\n bank", "bank")
+    vectors = minilm.embed_in_context([item, WordInContext(" bank", 1, 5), WordInContext("bank", 0, 4)]).vectors
+    assert np.allclose(vectors[0], vectors[1], atol=1e-5) and np.allclose(vectors[0], vectors[2], atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    embedder = EMBEDDERS["smollm2-135m"].load()
+    yield embedder
+    embedder.close()
+
+
+@pytest.mark.parametrize("word", ["bank", "friends"])
+def test_a_bpe_llm_sees_the_same_tokens_alone_as_in_context(smollm2, word: str) -> None:
+    sentence = f"The {word} were there."
+    ids, positions = smollm2.token_positions(WordInContext(sentence, 4, 4 + len(word)))
+    in_context = [ids[p] for p in positions]
+    ids_alone, positions_alone = smollm2.token_positions(context_free(WordInContext(sentence, 4, 4 + len(word))))
+    assert [ids_alone[p] for p in positions_alone] == in_context  # "Ġbank", never the newline
+    assert positions_alone[0] > 0  # off the first position, where SmolLM2 (no start token) pools every word alike
+    bare, _ = smollm2.token_positions(WordInContext(word, 0, len(word)))
+    assert list(bare) != in_context  # embed_words' "bank" is another token
+
+
+def test_the_inputs_function_lists_every_input_the_metric_asks_for(minilm) -> None:
+    memo = EmbeddingMemo(minilm)
+    for kind, inputs in _contextual_inputs(SETTINGS, minilm.info).items():
+        memo.vectors(kind, inputs)
+    memo.release()  # the memo raises if the metric asks for anything not listed
+    for measure in MEASURES:
+        assert np.isfinite(contextualization(memo, SETTINGS, measure=measure).score)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 12), st.floats(0.0, 3.0))
+def test_a_static_model_scores_its_anisotropy_baseline(seed: int, dimension: int, offset: float) -> None:
+    """Random static vectors, pushed together by a common offset: no variance, no deviation, and an adjusted
+    self-similarity of 1 - the mean cosine over every pair of items of different anchors."""
+    data = anchor_variations(SETTINGS)
+    words = sorted({form.lower() for anchor in data.anchors for form in anchor.forms})
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(len(words), dimension)) + offset * rng.normal(size=dimension)
+    static = small_static(words, vectors)
+    scores = contextualization(EmbeddingMemo(static), SETTINGS, measure="variance-adjusted")
+    summary = scores.summary
+    assert abs(summary["variance"]) < 1e-5 and abs(summary["deviation"]) < 1e-5
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    items = [(k, a.in_context(s).word.lower()) for k, a in enumerate(data.anchors) for s in a.main_sense]
+    index = {word: row for row, word in enumerate(words)}
+    cross = [unit[index[v]] @ unit[index[w]] for (a, v), (b, w) in combinations(items, 2) if a != b]
+    assert summary["anisotropy_baseline"] == pytest.approx(np.mean(cross), abs=1e-5)
+    assert summary["self_similarity_adjusted"] == pytest.approx(1 - np.mean(cross), abs=1e-5)
+    assert scores.score == pytest.approx(np.mean(cross), abs=1e-5)
 
 
 def test_whole_sentence_embedders_are_not_applicable() -> None:
@@ -125,6 +201,11 @@ def test_shuffled_ratings_drive_the_correlation_to_zero(minilm) -> None:
     # Lee50's pairs are every pair of its 50 documents: the bootstrap draws the documents
     assert scores.resampling.unit.startswith("texts") and len(np.unique(scores.resampling.units)) == 50
     assert {"pearson", "spearman"} <= set(scores.summary)
+    # Lee50's texts are news documents (measured: 45 to 126 words, 80 on average), not sentences
+    described = re.fullmatch(
+        r"documents of about (\d+) words \(mean over the 50 distinct texts\)", scores.protocol["items"]
+    )
+    assert described and 45 <= int(described.group(1)) <= 126
     rng = np.random.default_rng(7)
     shuffled = []
     for _ in range(20):

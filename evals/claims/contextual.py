@@ -4,6 +4,7 @@ token-level contextualization (C3)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
@@ -67,6 +68,7 @@ def sentence_similarity(
     protocol = {
         "statistic": f"{correlation} correlation of cosine with human ratings, over {dataset}'s pairs",
         "similarity": "cosine of the embedders' sentence vectors (embed_sentences)",
+        "items": texts_described(dataset, data),
     }
     summary = {
         "pearson": once(PEARSON, values),
@@ -75,6 +77,13 @@ def sentence_similarity(
         "pairs_scored": scored,
     }
     return ItemScores(values, CORRELATIONS[correlation], texts_of_pairs(data), data.info, protocol, summary)
+
+
+def texts_described(dataset: str, data: SentencePairs) -> str:
+    """Lee50's texts are news documents, not sentences: the protocol says what was compared, and how long."""
+    kind = "documents" if dataset == "lee50" else "sentences"
+    words = np.mean([len(text.split()) for text in data.sentences])
+    return f"{kind} of about {words:.0f} words (mean over the {len(data.sentences)} distinct texts)"
 
 
 def texts_of_pairs(data: SentencePairs) -> Resampling:
@@ -150,11 +159,28 @@ def _c3_sentences(anchor: Anchor) -> list[str]:
     return [*anchor.main_sense, *polysemy]
 
 
+def context_free(item: WordInContext) -> WordInContext:
+    """The word alone, in the form it has in context, embedded by the same extraction (embed_in_context).
+
+    The space before the word makes byte-level BPE and SentencePiece give its word-start token ("Ġbank",
+    "▁bank"), as in a sentence; the bare word ("bank") is another token. The newline before it keeps the word off
+    the first position: a causal LM that adds no start token (SmolLM2) pools every first token into nearly one
+    vector (measured: different words' " word" vectors at position 0 have mean cosine 0.99). WordPiece encoders
+    drop both characters, so for them this is the word between [CLS] and [SEP]."""
+    prefix = "\n "
+    return WordInContext(prefix + item.word, len(prefix), len(prefix) + len(item.word))
+
+
+def _c3_items(anchor: Anchor) -> list[WordInContext]:
+    return [anchor.in_context(s) for s in _c3_sentences(anchor)]
+
+
 def _contextual_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
     if not has_token_vectors(info):
         return {}
-    items = [a.in_context(s) for a in anchor_variations(settings).anchors for s in _c3_sentences(a)]
-    return {"in-context": items, "words": list(dict.fromkeys(item.word for item in items))}
+    items = [item for a in anchor_variations(settings).anchors for item in _c3_items(a)]
+    alone = [context_free(item) for item in items]
+    return {"in-context": list(dict.fromkeys([*items, *alone])), "words": list(dict.fromkeys(i.word for i in items))}
 
 
 def _mean_same_form_cosine(unit: np.ndarray, usable: np.ndarray, forms: list[str], pairs) -> float:
@@ -169,22 +195,56 @@ def _mean_same_form_cosine(unit: np.ndarray, usable: np.ndarray, forms: list[str
     return float(np.mean(values)) if values else float("nan")
 
 
-def anchor_contextualization(memo: EmbeddingMemo, anchor: Anchor) -> dict[str, float]:
-    """Inter-context variance and contextual deviation of one anchor over its main-sense contexts, and its
-    same-sense and cross-sense (polysemy) similarities."""
-    items: list[WordInContext] = [anchor.in_context(s) for s in _c3_sentences(anchor)]
+def _mean_deviation(unit: np.ndarray, usable: np.ndarray, reference: np.ndarray, reference_ok: np.ndarray) -> float:
+    deviations = 1.0 - np.einsum("ij,ij->i", unit.astype(np.float64), reference.astype(np.float64))
+    deviations = deviations[usable & reference_ok]
+    return float(deviations.mean()) if len(deviations) else float("nan")
+
+
+@dataclass(frozen=True)
+class CrossAnchor:
+    """Ethayarajh's (2019) anisotropy baseline: the mean cosine between in-context vectors of different anchors'
+    words, over every cross-anchor pair of main-sense items (no sampling); per anchor, over the pairs that hold
+    one of its items. With the same number of usable items per anchor, the mean of the per-anchor baselines is
+    the overall one."""
+
+    overall: float
+    by_anchor: np.ndarray
+
+    @classmethod
+    def of(cls, memo: EmbeddingMemo, anchors: Sequence[Anchor]) -> CrossAnchor:
+        items = [anchor.in_context(s) for anchor in anchors for s in anchor.main_sense]
+        owner = np.repeat(np.arange(len(anchors)), [len(anchor.main_sense) for anchor in anchors])
+        unit, usable = memo.vectors("in-context", items)
+        unit, owner = unit[usable].astype(np.float64), owner[usable]
+        cosine = unit @ unit.T
+        other = owner[:, None] != owner[None, :]
+        by_anchor = np.full(len(anchors), np.nan)
+        for a in range(len(anchors)):
+            mine = owner == a
+            if mine.any() and (~mine).any():
+                by_anchor[a] = cosine[np.ix_(mine, ~mine)].mean()
+        return cls(float(cosine[other].mean()) if other.any() else float("nan"), by_anchor)
+
+
+def anchor_contextualization(memo: EmbeddingMemo, anchor: Anchor, baseline: float) -> dict[str, float]:
+    """Inter-context variance and contextual deviation of one anchor over its main-sense contexts, its
+    self-similarity beside the given anisotropy baseline, and its same-sense and cross-sense (polysemy)
+    similarities."""
+    items = _c3_items(anchor)
     forms = [item.word for item in items]
     unit, usable = memo.vectors("in-context", items)
-    static, static_ok = memo.vectors("words", forms)
     main = len(anchor.main_sense)
+    alone, alone_ok = memo.vectors("in-context", [context_free(item) for item in items[:main]])
+    bare, bare_ok = memo.vectors("words", forms[:main])
     same_sense = _mean_same_form_cosine(unit, usable, forms, combinations(range(main), 2))
-    deviations = [
-        1.0 - float(unit[i].astype(np.float64) @ static[i]) for i in range(main) if usable[i] and static_ok[i]
-    ]
     result = {
         "variance": 1.0 - same_sense,
-        "deviation": float(np.mean(deviations)) if deviations else float("nan"),
+        "variance-adjusted": 1.0 - (same_sense - baseline),
+        "deviation": _mean_deviation(unit[:main], usable[:main], alone, alone_ok),
+        "deviation-bare-word": _mean_deviation(unit[:main], usable[:main], bare, bare_ok),
         "same_sense_cosine": same_sense,
+        "anisotropy_baseline": baseline,
         "cross_sense_cosine": float("nan"),
     }
     if len(items) > main:
@@ -193,16 +253,21 @@ def anchor_contextualization(memo: EmbeddingMemo, anchor: Anchor) -> dict[str, f
 
 
 MEASURES = {
-    "variance": "1 - mean pairwise cosine of the anchor's in-context vectors across its main-sense contexts",
-    "deviation": "mean of 1 - cosine(in-context vector, context-free vector of the same surface form)",
+    "variance": "1 - the anchor's self-similarity: the mean pairwise cosine of its in-context vectors across its "
+    "main-sense contexts (same surface form only)",
+    "variance-adjusted": "1 - (self-similarity - anisotropy baseline): the variance plus the mean cosine between "
+    "the anchor's in-context vectors and those of every other anchor's words (Ethayarajh 2019's adjustment); a "
+    "static model scores its baseline, not 0",
+    "deviation": "mean of 1 - cosine(in-context vector, the same surface form alone, '\\n word', by the same "
+    "extraction: the word-start token(s), not the first position)",
 }
 
 
 @metric("contextualization", _contextual_inputs)
 def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "variance") -> ItemScores:
-    """Rows are anchors. variance: 1 - mean pairwise cosine of the anchor's own in-context vectors across its
-    main-sense contexts (Ethayarajh 2019's self-similarity, turned around); deviation: mean of 1 - cosine between
-    the in-context vector and the context-free vector of the same surface form (embed_words)."""
+    """Rows are anchors; the measures are defined in MEASURES. The summary carries every measure's mean, the
+    deviation from the bare word (embed_words: another token for BPE models, another pooling for SBERT), and the
+    self-similarity beside its anisotropy baseline."""
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {sorted(MEASURES)}, got {measure!r}")
     info = memo.info
@@ -212,15 +277,22 @@ def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "v
             f"({info.extraction.pooling!r}), so token-level contextualization is not defined for it"
         )
     data = anchor_variations(settings)
-    rows = [anchor_contextualization(memo, a) for a in data.anchors]
+    baseline = CrossAnchor.of(memo, data.anchors)
+    rows = [anchor_contextualization(memo, a, float(b)) for a, b in zip(data.anchors, baseline.by_anchor, strict=True)]
     values = np.array([[row[measure]] for row in rows])
     polysemous = [row for row, a in zip(rows, data.anchors, strict=True) if a.polysemous]
     same = np.array([row["same_sense_cosine"] for row in polysemous])
     cross = np.array([row["cross_sense_cosine"] for row in polysemous])
     known = ~(np.isnan(same) | np.isnan(cross))
+    self_similarity = float(np.nanmean([row["same_sense_cosine"] for row in rows]))
     summary = {
         "variance": float(np.nanmean([row["variance"] for row in rows])),
+        "variance_adjusted": float(np.nanmean([row["variance-adjusted"] for row in rows])),
         "deviation": float(np.nanmean([row["deviation"] for row in rows])),
+        "deviation_bare_word": float(np.nanmean([row["deviation-bare-word"] for row in rows])),
+        "self_similarity": self_similarity,
+        "anisotropy_baseline": baseline.overall,
+        "self_similarity_adjusted": self_similarity - baseline.overall,
         "polysemy": {
             "anchors": int(known.sum()),
             "same_sense_cosine": float(same[known].mean()) if known.any() else float("nan"),
@@ -235,6 +307,8 @@ def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "v
         "statistic": f"mean over anchors of the {measure}",
         "measure": MEASURES[measure],
         "contexts": "the base sentence and the further main-sense contexts; only same surface forms compared",
+        "anisotropy_baseline": "every cross-anchor pair of main-sense in-context items (no sampling); per anchor, "
+        "the pairs holding one of its items",
         "in_context": info.extraction.pooling,
     }
     return ItemScores(values, MEAN, Resampling.items(len(values), "anchors"), data.info, protocol, summary)
