@@ -13,15 +13,15 @@ from embedders import EmbedderInfo, WordInContext
 from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, metric
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
-from evals.weighted import MEAN, PEARSON, SPEARMAN, Statistic, once
+from evals.records import Deviation
+from evals.scoring import CORRELATIONS, pair_cosines
+from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
+from evals.weighted import MEAN, PEARSON, SPEARMAN, once
 from fixtures import DatasetMissing, SentencePairs
 from fixtures.anchor_variations import Anchor, AnchorVariations
 
 # The backends' extraction says so when a word in context is the whole sentence's vector (no token access).
 WHOLE_SENTENCE = "in-context: whole sentence"
-
-
-CORRELATIONS: dict[str, Statistic] = {"pearson": PEARSON, "spearman": SPEARMAN}
 
 
 def sentence_pairs(dataset: str, settings: Settings) -> SentencePairs:
@@ -38,11 +38,7 @@ def anchor_variations(settings: Settings) -> AnchorVariations:
 
 def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> np.ndarray:
     """Cosine per (left, right) row; NaN where either side could not be embedded."""
-    a, a_ok = memo.vectors(kind, left)
-    b, b_ok = memo.vectors(kind, right)
-    result = np.einsum("ij,ij->i", a.astype(np.float64), b.astype(np.float64))
-    result[~(a_ok & b_ok)] = np.nan
-    return result
+    return pair_cosines(*memo.vectors(kind, left), *memo.vectors(kind, right))
 
 
 # ---------------------------------------------------------------- C1 sentence similarity
@@ -59,11 +55,12 @@ def _sentence_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "lee
 def sentence_similarity(
     memo: EmbeddingMemo, settings: Settings, dataset: str = "lee50", correlation: str = "spearman"
 ) -> ItemScores:
-    """Rows are the dataset's pairs: (cosine, human rating); the score is their correlation."""
+    """A view over the sentence-similarity eval's per-pair cosines: rows are the dataset's pairs, (cosine, human
+    rating); the score is their correlation."""
     if correlation not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}")
     data = sentence_pairs(dataset, settings)
-    values = np.column_stack([cosines(memo, "sentences", *zip(*data.pairs, strict=True)), data.scores])
+    values = np.column_stack([sentence_similarity_task(memo, data).items, data.scores])
     scored = int((~np.isnan(values).any(axis=1)).sum())
     protocol = {
         "statistic": f"{correlation} correlation of cosine with human ratings, over {dataset}'s pairs",
@@ -76,7 +73,16 @@ def sentence_similarity(
         "pairs": len(data.pairs),
         "pairs_scored": scored,
     }
-    return ItemScores(values, CORRELATIONS[correlation], texts_of_pairs(data), data.info, protocol, summary)
+    deviations: tuple[Deviation, ...] = ()
+    if dataset == "lee50":
+        deviations = (
+            Deviation(
+                "dataset",
+                f"Lee et al. (2005) stands in for sentence-similarity data the paper does not name; its items are "
+                f"{protocol['items']}, not sentences",
+            ),
+        )
+    return ItemScores(values, CORRELATIONS[correlation], texts_of_pairs(data), data.info, protocol, summary, deviations)
 
 
 def texts_described(dataset: str, data: SentencePairs) -> str:
@@ -99,6 +105,13 @@ def texts_of_pairs(data: SentencePairs) -> Resampling:
 
 
 # ---------------------------------------------------------------- C2 variation sensitivity
+
+AUTHORED = (
+    Deviation(
+        "dataset",
+        "anchor-variation sentences authored for this suite: the paper's synthetic set is not published",
+    ),
+)
 
 
 def _variation_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
@@ -143,7 +156,7 @@ def variation_discrimination(memo: EmbeddingMemo, settings: Settings) -> ItemSco
         "similarity": "cosine of the embedders' sentence vectors (embed_sentences)",
     }
     return ItemScores(
-        per_anchor[:, None], MEAN, Resampling.items(len(per_anchor), "anchors"), data.info, protocol, summary
+        per_anchor[:, None], MEAN, Resampling.items(len(per_anchor), "anchors"), data.info, protocol, summary, AUTHORED
     )
 
 
@@ -311,4 +324,4 @@ def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "v
         "the pairs holding one of its items",
         "in_context": info.extraction.pooling,
     }
-    return ItemScores(values, MEAN, Resampling.items(len(values), "anchors"), data.info, protocol, summary)
+    return ItemScores(values, MEAN, Resampling.items(len(values), "anchors"), data.info, protocol, summary, AUTHORED)

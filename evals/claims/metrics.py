@@ -70,6 +70,9 @@ class EmbeddingMemo:
         """The protocol's word method, from the memo: unit vectors, so cosine-based tasks run after release."""
         return Embeddings(*self.unit(words))
 
+    def embed_sentences(self, sentences: Sequence[str]) -> Embeddings:
+        return Embeddings(*self.vectors("sentences", sentences))
+
     def unit(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vectors("words", words)
 
