@@ -13,6 +13,7 @@ from embedders import Embedder, EmbedderInfo, Embeddings
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
 from evals.claims.weighted import AUC, MEAN, SPEARMAN, Silhouette, Statistic, cosine_distances, once
+from evals.records import Deviation
 from evals.tasks.analogy import analogy
 from evals.tasks.measurement import input_counts, usable_unit_vectors
 from fixtures import Analogies, DatasetInfo, load, locate
@@ -30,6 +31,8 @@ class ItemScores:
     dataset: DatasetInfo
     protocol: dict[str, object]
     summary: dict[str, object] = field(default_factory=dict)
+    # how this metric's protocol differs from the paper's (a stand-in dataset, a closed vocabulary ...)
+    deviations: tuple[Deviation, ...] = ()
 
     @property
     def score(self) -> float:
