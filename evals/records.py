@@ -1,9 +1,11 @@
 """The records that travel: from a test (on any xdist worker) to the controller, into the ledger, the terminal,
 JUnit XML, the result cache and the dashboard. Frozen, typed and versioned; every reader uses these types.
 
-Version 2 (this one) added the correction family, the resampling unit, the interval's standard error and degrees of
-freedom, the paper flag and the paper models. Version 1 ledgers (string-keyed dicts, one Holm family per session)
-still load: ``from_json`` fills what they lack and says so in ``statistics.unit``.
+Version 3 (this one) added each comparison's deviations from the paper's protocol and the paper's protocol itself.
+Version 2 added the correction family, the resampling unit, the interval's standard error and degrees of
+freedom, the paper flag and the paper models. Version 2 records load with no deviations and an empty protocol
+(what they did not record is not known, not absent). Version 1 ledgers (string-keyed dicts, one Holm family per
+session) still load: ``from_json`` fills what they lack and says so in ``statistics.unit``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-VERSION = 2
+VERSION = 3
+# what a deviation from the paper's protocol concerns: the data, which model, its weights, or how it is measured
+DEVIATION_KINDS = ("dataset", "model", "weights", "protocol")
 
 
 class Verdict(StrEnum):
@@ -28,10 +32,25 @@ def _known(cls: type, data: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Deviation:
-    """One way a comparison's protocol differs from the paper's."""
+    """One way a comparison's protocol differs from the paper's, in one plain sentence. ``side``: the embedder it
+    concerns, or None when it concerns the whole comparison (its dataset, its metric)."""
 
-    kind: str  # dataset, model, weights or protocol
+    kind: str
     text: str
+    side: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in DEVIATION_KINDS:
+            raise ValueError(f"deviation kind {self.kind!r} is not one of {', '.join(DEVIATION_KINDS)}")
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise ValueError("a deviation's text is a non-empty sentence")
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Deviation:
+        return cls(str(data["kind"]), str(data["text"]), data.get("side"))
 
 
 @dataclass(frozen=True)
@@ -149,6 +168,8 @@ class ClaimRecord:
     dataset: dict[str, Any] | None = None
     test: str | None = None  # the test's node id and pytest outcome, once the ledger has it
     outcome: str | None = None
+    paper_protocol: str = ""  # the paper's protocol for the claim, as claims.toml states it
+    deviations: tuple[Deviation, ...] = ()  # every way this comparison's protocol differs from the paper's
     version: int = field(default=VERSION)
 
     # ---------------------------------------------------------------- derived
@@ -208,6 +229,7 @@ class ClaimRecord:
         data.update(subject=self.subject.to_json(), reference=self.reference.to_json())
         data["expected"] = str(self.expected)
         data["verdict"] = None if self.verdict is None else str(self.verdict)
+        data["deviations"] = [d.to_json() for d in self.deviations]
         return data
 
     @classmethod
@@ -221,6 +243,8 @@ class ClaimRecord:
             expected=Verdict(data["expected"]),
             verdict=Verdict(data["verdict"]) if data.get("verdict") else None,
             params=dict(data.get("params") or {}),
+            paper_protocol=str(data.get("paper_protocol") or ""),
+            deviations=tuple(Deviation.from_json(d) for d in data.get("deviations") or ()),
             version=version,
         )
         if version == 1:

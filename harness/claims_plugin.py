@@ -96,9 +96,11 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     key = {
         "comparisons": [spec.id for spec in specs],
         "families": claim_run.families,
-        # what the records say of each embedder besides its vectors (paper model, size, family) is keyed too
+        # what the records say of each embedder besides its vectors (paper model, size, family, weights) is keyed too
         "embedders": {
-            e.name: [space_of(e), e.paper_model, e.parameters, str(e.family)] for s in specs for e in s.entries
+            e.name: [space_of(e), e.paper_model, e.parameters, str(e.family), e.quantisation, e.instruction_tuned]
+            for s in specs
+            for e in s.entries
         },
         "claims": _claims_path(pytestconfig).read_text(),
         "settings": repr(claim_run.settings),
@@ -174,6 +176,8 @@ def junit_properties(record: ClaimRecord) -> list[tuple[str, str]]:
         ("paper", record.agreement or ("not measured" if record.paper else "not a claim of the paper")),
         ("baseline", record.baseline or ""),
         ("correction_family", f"{record.correction_family.id} (m = {record.correction_family.size})"),
+        # every way the comparison's protocol differs from the paper's, "kind: text", one after another
+        ("deviations", "; ".join(f"{d.kind}: {d.text}" for d in record.deviations) or "none"),
     ]
     if record.effect is not None:
         properties += [

@@ -24,7 +24,7 @@ from pathlib import Path
 from embedders.cache import write_text_atomically
 from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, MeasurementRecord, Verdict
 from harness.ledger import Ledger, LedgerError, ledgers_in, read_ledger
-from harness.summary import by_claim, paper_text, short_comparison
+from harness.summary import by_claim, deviations_of, paper_text, short_comparison
 
 # verdicts: badges and the history, where a flip is a change of verdict whatever the paper says
 COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#bf8700", "skipped": "#8c959f"}
@@ -431,7 +431,8 @@ figcaption{font-weight:600;font-size:13px}.grid{stroke:#eaeef2}.zero{stroke:#8c9
 .legend .key{margin-right:14px;font-size:12px}.legend i{display:inline-block;width:12px;height:3px;
 margin:0 5px 3px 0;vertical-align:middle}.strip i{display:inline-block;width:10px;height:14px;margin-right:1px}
 .problems{background:#fff8c5;border:1px solid #d4a72c;padding:6px 10px}.muted{color:#57606a}
-.controls{margin:8px 0}.hidden{display:none}details{margin:6px 0}code{font-size:12px}
+.k-dev{background:#57606a}ul.deviations{margin:2px 0 8px;padding-left:20px}
+.protocol p{margin:4px 0}.controls{margin:8px 0}.hidden{display:none}details{margin:6px 0}code{font-size:12px}
 """
 
 # the checkbox keeps its id (only-unexpected): "unexpected" now means changed against the recorded baseline
@@ -565,7 +566,8 @@ def claim_section(claim: str, records: list[ClaimRecord]) -> str:
     return (
         f'<section id="{slug(claim)}"><h3>{esc(claim)} — {esc(first.statement)}</h3>'
         f'<p class="muted">{esc(first.section)} · {where} · metric {esc(first.metric + first.params_text)} · '
-        f"direction {esc(first.direction)} · margin {first.margin:+g}</p>{forest_plot(records)}"
+        f"direction {esc(first.direction)} · margin {first.margin:+g}</p>{deviations_block(records)}"
+        f"{forest_plot(records)}"
         f'<p class="muted caption">{esc(caption)}</p>'
         "<table><thead><tr><th>comparison</th><th>subject</th><th>reference</th><th>effect</th>"
         f"<th>95% interval (not adjusted)</th><th>{esc(holm)}</th><th>resampling unit</th><th>verdict</th>"
@@ -573,6 +575,38 @@ def claim_section(claim: str, records: list[ClaimRecord]) -> str:
         f"<th>dataset sha256</th></tr></thead><tbody>{''.join(detail_row(r, family_per_row) for r in records)}"
         "</tbody></table></section>"
     )
+
+
+def deviations_block(records: list[ClaimRecord]) -> str:
+    """The paper's protocol for the claim, then each distinct way its comparisons differ from it, with which
+    comparisons (and, for a model's deviation, which embedder) it concerns."""
+    protocol = next((r.paper_protocol for r in records if r.paper_protocol), "")
+    parts = [f"<p><b>The paper's protocol:</b> {esc(protocol or 'not recorded')}</p>"]
+    unrecorded = [r for r in records if r.version < 3]
+    found = deviations_of(r for r in records if r.version >= 3)
+    items = []
+    for deviation, concerned in found.items():
+        names = [r.comparison for r in concerned]
+        which = f"all {len(records)} comparisons" if len(names) == len(records) else ", ".join(names)
+        side = f"embedder {deviation.side}; " if deviation.side else ""
+        items.append(
+            f'<li><span class="badge k-dev">{esc(deviation.kind)}</span> {esc(deviation.text)} '
+            f'<span class="muted">({esc(side)}{esc(which)})</span></li>'
+        )
+    if items:
+        deviating = sum(1 for r in records if r.deviations)
+        parts.append(
+            f"<p><b>How ours differs:</b> {deviating} of {len(records)} comparisons deviate from it</p>"
+            f'<ul class="deviations">{"".join(items)}</ul>'
+        )
+    elif not unrecorded:
+        parts.append("<p><b>How ours differs:</b> no deviation recorded</p>")
+    if unrecorded:
+        parts.append(
+            f'<p class="muted">{len(unrecorded)} comparisons come from records older than version 3, which did not '
+            "record deviations: not known</p>"
+        )
+    return f'<div class="protocol">{"".join(parts)}</div>'
 
 
 def claim_sections(claims: list[ClaimRecord]) -> str:

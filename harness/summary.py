@@ -7,11 +7,15 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable
 
-from evals.records import ClaimRecord
+from evals.records import ClaimRecord, Deviation
 
 WIDTH = 100
 COMPARISON_WIDTH = 42
 AGREEMENT = ("agrees", "disagrees", "undecided")
+DEVIATION_LEGEND = (
+    "dev: how many ways a comparison's protocol differs from the paper's (a stand-in dataset, a proxy model, "
+    "quantised or instruction-tuned weights, another protocol); blank: none recorded; the dashboard lists them"
+)
 
 
 def short_name(name: str, width: int) -> str:
@@ -97,7 +101,29 @@ def claim_lines(records: list[ClaimRecord]) -> list[str]:
             what = ", ".join(f"{n} {v}" for v, n in sorted(found.items())) + " (beyond the paper)"
         unmeasured = f", {len(group) - len(measured)} not measured" if len(measured) < len(group) else ""
         lines.append(f"{claim:<17} of {len(group):>2}: {what}{unmeasured}; {changed} changed"[:WIDTH])
+        lines.extend(deviation_lines(group))
     return lines
+
+
+def deviations_of(records: Iterable[ClaimRecord]) -> dict[Deviation, list[ClaimRecord]]:
+    """Each distinct deviation of the records, in order of first appearance, with the comparisons it concerns."""
+    found: dict[Deviation, list[ClaimRecord]] = {}
+    for record in records:
+        for deviation in record.deviations:
+            found.setdefault(deviation, []).append(record)
+    return found
+
+
+def deviation_lines(group: list[ClaimRecord]) -> list[str]:
+    """'N of M comparisons deviate from the paper's protocol: ...', the distinct texts in at most three lines."""
+    deviating = [r for r in group if r.deviations]
+    if not deviating:
+        return []
+    texts = "; ".join(dict.fromkeys(d.text for d in deviations_of(deviating)))
+    text = f"{len(deviating)} of {len(group)} comparisons deviate from the paper's protocol: {texts}"
+    return textwrap.wrap(
+        text, WIDTH, initial_indent="  ", subsequent_indent="    ", max_lines=3, placeholder=" … (dashboard: all)"
+    )
 
 
 def by_claim(records: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
@@ -110,10 +136,11 @@ def by_claim(records: Iterable[ClaimRecord]) -> dict[str, list[ClaimRecord]]:
 
 def claims_table(records: list[ClaimRecord]) -> list[str]:
     """Claims x comparisons: a line per claim, then a line per comparison with its effect, the interval (not
-    adjusted for the family), the Holm-adjusted p-value the verdict is decided by, and the verdict."""
+    adjusted for the family), the Holm-adjusted p-value the verdict is decided by, how many ways it deviates from
+    the paper's protocol, and the verdict; a legend closes it."""
     lines = [
         f"  {'subject vs reference @anchor':<{COMPARISON_WIDTH}} {'effect':>7} {'95% CI unadj.':<15} "
-        f"{'Holm p':>6} verdict"
+        f"{'Holm p':>6} dev verdict"
     ]
     for claim, group in by_claim(records).items():
         first = group[0]
@@ -127,10 +154,12 @@ def claims_table(records: list[ClaimRecord]) -> list[str]:
             numbers = f"{'':>7} {'':<15} {'':>6}"
             if r.effect is not None:
                 numbers = f"{r.effect:>+7.3f} {f'[{r.low:+.3f},{r.high:+.3f}]':<15} {r.adjusted_p:>6.4f}"
-            lines.append(f"  {short_comparison(r):<{COMPARISON_WIDTH}} {numbers} {r.label}")
+            lines.append(
+                f"  {short_comparison(r):<{COMPARISON_WIDTH}} {numbers} {len(r.deviations) or '':>3} {r.label}"
+            )
             if r.baseline == "changed":
                 lines.append(f"      recorded: {r.expected}; {r.claim} {r.comparison} changed"[:WIDTH])
-    return lines
+    return lines + textwrap.wrap(DEVIATION_LEGEND, WIDTH, subsequent_indent="  ")
 
 
 def scale_table(records: list[ClaimRecord]) -> list[str]:

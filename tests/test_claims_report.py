@@ -85,7 +85,10 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
     fingerprints = {e["name"]: e["fingerprint"] for e in ledger.of_kind("embedder")}
     assert set(fingerprints) == set(EMBEDDERS.split(","))
     for c in claims:
-        assert c.version == 2 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
+        assert c.version == 3 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
+        assert c.paper_protocol  # the claim's, from claims.toml
+        # smollm2-135m is in every comparison here: a proxy, quantised and instruction-tuned, whatever the metric says
+        assert {(d.kind, d.side) for d in c.deviations} >= {("model", "smollm2-135m"), ("weights", "smollm2-135m")}
         assert c.outcome in ("passed", "inconclusive", "deviated") and len(c.dataset["sha256"]) == 64
         assert c.subject.embedder.fingerprint == fingerprints[c.subject.embedder.name]
         # the correction family is every comparison over the embedders available here, not this session's few
@@ -116,6 +119,8 @@ def test_the_terminal_summary_fits_100_columns(session: Session) -> None:
                    for line in table)  # fmt: skip
         assert any(line.startswith(claim.claim + " ") for line in table)  # its line of counts
     assert "95% CI unadj." in "\n".join(table) and "Holm p" in "\n".join(table)
+    text = " ".join(line.strip() for line in table)
+    assert "comparisons deviate from the paper's protocol: " in text and "the dashboard lists them" in text
     deviated = sum(1 for c in claims if c.deviated)
     assert f"{deviated} deviated" in lines[-1]  # pytest's last line counts recorded deviations apart
     assert f"ledger: {session.ledger.path}" in session.result.stdout
@@ -135,6 +140,7 @@ def test_junit_xml_shows_each_claims_verdict_effect_and_interval(session: Sessio
         assert properties["paper"] == claim.agreement and properties["baseline"] == claim.baseline
         assert float(properties["effect"]) == pytest.approx(claim.effect, abs=1e-6)
         assert float(properties["holm_p"]) == pytest.approx(claim.adjusted_p, rel=1e-5)
+        assert properties["deviations"] == ("; ".join(f"{d.kind}: {d.text}" for d in claim.deviations) or "none")
         low, high = (float(bound) for bound in properties["interval_unadjusted"].strip("[]").split(","))
         assert (low, high) == (pytest.approx(claim.low, abs=1e-6), pytest.approx(claim.high, abs=1e-6))
 
@@ -194,6 +200,7 @@ def test_the_dashboard_renders_every_claim_in_headless_chromium(session: Session
             page.check("#only-unexpected")  # the page's script runs: rows without an unexpected verdict hide
             shown = sum(1 for i in range(total) if rows.nth(i).is_visible())
             charts = page.locator("svg.chart").count()
+            deviations = page.locator("ul.deviations li").all_inner_texts()
         finally:
             browser.close()
     claims = session.ledger.claims()
@@ -214,4 +221,6 @@ def test_the_dashboard_renders_every_claim_in_headless_chromium(session: Session
     assert charts >= len({c.claim for c in claims}) + 2  # a forest plot per claim, D1 distributions, scale
     assert bars >= len({c.claim for c in claims if c.paper})  # agree/disagree/undecided, per claim
     assert headline.startswith("paper agreement: of ")
+    listed = " ".join(deviations)
+    assert all(d.text in listed for c in claims for d in c.deviations)  # each claim's section lists its own
     assert problems == []

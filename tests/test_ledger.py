@@ -4,6 +4,7 @@ colours by agreement with the paper and marks changes against the baseline apart
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import signal
@@ -18,9 +19,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, SideRecord, StatisticsRecord, Verdict
+from evals.records import (
+    DEVIATION_KINDS,
+    ClaimRecord,
+    CorrectionFamily,
+    Deviation,
+    EmbedderRecord,
+    SideRecord,
+    StatisticsRecord,
+    Verdict,
+)
 from harness.dashboard import build_dashboard, flips, history
-from harness.ledger import LedgerError, LedgerWriter, read_ledger
+from harness.ledger import LedgerError, LedgerWriter, clean, read_ledger
 from harness.summary import WIDTH, claim_lines, claims_table, paper_lines, scale_table, short_comparison, short_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -515,3 +525,128 @@ def clean_line(record: ClaimRecord) -> dict:
     from harness.ledger import clean
 
     return clean(line(record))  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- deviations from the paper's protocol
+
+DEVIATIONS = st.builds(
+    Deviation,
+    st.sampled_from(DEVIATION_KINDS),
+    st.text(min_size=1).filter(str.strip),
+    st.one_of(st.none(), NAMES),
+)
+
+
+@given(st.lists(DEVIATIONS, max_size=6), st.text())
+def test_a_record_keeps_its_deviations_through_json_and_the_ledger(deviations: list[Deviation], protocol: str) -> None:
+    record = replace(
+        claim_record("D4", "smollm2-135m vs glove-6b-50d", "refuted", -0.2),
+        deviations=tuple(deviations),
+        paper_protocol=protocol,
+    )
+    data = json.loads(json.dumps(clean(line(record))))  # as the ledger writes it and reads it back
+    assert isinstance(data["deviations"], list) and all(isinstance(d, dict) for d in data["deviations"])
+    back = ClaimRecord.from_json(data)
+    assert back == record and back.deviations == tuple(deviations) and back.version == 3
+
+
+def test_a_version_2_record_loads_with_no_deviations_and_no_protocol(tmp_path: Path) -> None:
+    data = line(claim_record("D1", "smollm2-135m vs glove-6b-50d", "confirmed", 0.3))
+    for key in ("deviations", "paper_protocol"):
+        del data[key]
+    data["version"] = 2
+    path = write_ledger(tmp_path / "v2.jsonl", "2026-11-29", [data])
+    (record,) = read_ledger(path).claims()
+    assert (record.version, record.deviations, record.paper_protocol) == (2, (), "")
+    page = (build_dashboard(read_ledger(path), [], tmp_path / "dash") / "index.html").read_text()
+    assert "1 comparisons come from records older than version 3, which did not record deviations" in page
+
+
+def test_a_deviation_of_an_unknown_kind_or_without_text_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not one of dataset, model, weights, protocol"):
+        Deviation("vibes", "something differs")
+    with pytest.raises(ValueError, match="non-empty"):
+        Deviation("dataset", "  ")
+    data = line(claim_record("D1", "a vs b", "confirmed", 0.3))
+    data["deviations"] = [{"kind": "vibes", "text": "x", "side": None}]
+    path = write_ledger(tmp_path / "bad.jsonl", "2026-11-29", [data])
+    with pytest.raises(LedgerError, match="claim record #1 is not one"):
+        read_ledger(path).claims()
+
+
+BATS = Deviation("dataset", "Google analogy stands in for BATS")
+PROXY = Deviation("model", "proxy: smollm2-135m stands in for the paper's open LLMs", "smollm2-135m")
+QUANTISED = Deviation("weights", "smollm2-135m: weights quantised (GGUF Q4_1)", "smollm2-135m")
+
+
+def deviating_records() -> list[ClaimRecord]:
+    """D4 on a proxy (three deviations) and on the paper's own models (the dataset's only); D1 follows the paper."""
+    return [
+        replace(
+            claim_record("D4", "smollm2-135m vs glove-6b-50d", "refuted", -0.2, expected="refuted"),
+            deviations=(BATS, PROXY, QUANTISED),
+            paper_protocol="BATS, vector arithmetic (3CosAdd), accuracy",
+        ),
+        replace(
+            claim_record("D4", "llama2-7b vs glove-6b-50d", "confirmed", 0.2),
+            deviations=(BATS,),
+            paper_protocol="BATS, vector arithmetic (3CosAdd), accuracy",
+        ),
+        replace(claim_record("D1", "llama2-7b vs glove-6b-50d", "confirmed", 0.3), paper_protocol="WordNet pairs"),
+    ]
+
+
+def test_the_terminal_counts_each_comparisons_deviations_and_names_them_per_claim() -> None:
+    records = deviating_records()
+    table = claims_table(records)
+    assert table[0].split()[-2:] == ["dev", "verdict"]
+    d1, d4 = (next(i for i, x in enumerate(table) if x.startswith(f"{claim} · ")) for claim in ("D1", "D4"))
+    # no deviation: the column is blank; then D4's, by comparison name
+    assert table[d1 + 1].split()[-2:] == ["0.0010", "confirmed"]
+    assert table[d4 + 1].split()[-2:] == ["1", "confirmed"] and "llama2-7b vs glove-6b-50d" in table[d4 + 1]
+    assert table[d4 + 2].split()[-2:] == ["3", "refuted"] and "smollm2-135m vs glove-6b-50d" in table[d4 + 2]
+    legend = " ".join(x.strip() for x in table[next(i for i, x in enumerate(table) if x.startswith("dev: ")) :])
+    assert "dev: how many ways a comparison's protocol differs from the paper's" in legend
+    assert "the dashboard lists them" in legend
+    lines = claim_lines(records)
+    assert lines[0].startswith("D1 ") and lines[1].startswith("D4 ")  # D1 has no line of deviations
+    text = " ".join(x.strip() for x in lines[2:])
+    assert text.startswith("2 of 2 comparisons deviate from the paper's protocol: Google analogy stands in for BATS;")
+    assert "proxy: smollm2-135m stands in" in text and text.count("Google analogy") == 1  # distinct texts, once
+    assert all(len(x) <= WIDTH for x in [*table, *lines])
+
+
+def test_many_deviations_stay_within_three_terminal_lines() -> None:
+    many = tuple(
+        Deviation("model", f"proxy: model-{i} stands in for the paper's open LLMs", f"m{i}") for i in range(30)
+    )
+    record = replace(claim_record("D1", "a vs b", "confirmed", 0.1), deviations=many)
+    lines = claim_lines([record])
+    assert len(lines) == 4 and lines[-1].endswith("… (dashboard: all)") and all(len(x) <= WIDTH for x in lines)
+
+
+def test_the_dashboard_lists_each_claims_protocol_and_deviations(tmp_path: Path) -> None:
+    path = write_ledger(tmp_path / "l.jsonl", "2026-11-29", deviating_records())
+    page = (build_dashboard(read_ledger(path), [], tmp_path / "dash") / "index.html").read_text()
+    d4 = page.split('<section id="c-d4">', 1)[1].split("</section>", 1)[0]
+    assert "<b>The paper's protocol:</b> BATS, vector arithmetic (3CosAdd), accuracy" in d4
+    assert "2 of 2 comparisons deviate from it" in d4
+    items = re.findall(r"<li>(.*?)</li>", d4)
+    assert len(items) == 3
+    assert "Google analogy stands in for BATS" in items[0] and "all 2 comparisons" in items[0]
+    assert "weights quantised (GGUF Q4_1)" in items[2]
+    assert html.escape("embedder smollm2-135m; smollm2-135m vs glove-6b-50d") in items[2]
+    d1 = page.split('<section id="c-d1">', 1)[1].split("</section>", 1)[0]
+    assert "no deviation recorded" in d1 and "<li>" not in d1
+
+
+def test_junit_names_every_deviation() -> None:
+    from harness.claims_plugin import junit_properties
+
+    proxy, own, plain = deviating_records()
+    assert dict(junit_properties(proxy))["deviations"] == (
+        "dataset: Google analogy stands in for BATS; model: proxy: smollm2-135m stands in for the paper's open "
+        "LLMs; weights: smollm2-135m: weights quantised (GGUF Q4_1)"
+    )
+    assert dict(junit_properties(own))["deviations"] == "dataset: Google analogy stands in for BATS"
+    assert dict(junit_properties(plain))["deviations"] == "none"

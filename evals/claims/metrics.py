@@ -40,7 +40,8 @@ class ItemScores:
     dataset: DatasetInfo
     protocol: dict[str, object]
     summary: dict[str, object] = field(default_factory=dict)
-    deviations: tuple[Deviation, ...] = ()  # how this metric's protocol differs from the paper's
+    # how this metric's protocol differs from the paper's (a stand-in dataset, a closed vocabulary ...)
+    deviations: tuple[Deviation, ...] = ()
 
     @property
     def score(self) -> float:

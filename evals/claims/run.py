@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
+from evals.claims.deviations import comparison_deviations
 from evals.claims.metrics import INPUTS, METRICS, EmbeddingMemo, ItemScores, NotApplicable
 from evals.claims.settings import Settings
 from evals.claims.spec import ComparisonSpec
@@ -161,6 +162,7 @@ class ClaimRun:
                 tolerance=settings.tolerance,
             )
         dataset = result.subject.dataset.as_record() if result.subject is not None else None
+        metric_deviations = [scores.deviations for scores in (result.subject, result.reference) if scores is not None]
         return ClaimRecord(
             claim=claim.id,
             statement=claim.statement,
@@ -190,6 +192,8 @@ class ClaimRun:
             adjusted_p=adjusted_p if c else None,
             items=c.items if c else None,
             dataset=dataset,
+            paper_protocol=claim.paper_protocol,
+            deviations=comparison_deviations(spec, *metric_deviations),
         )
 
     def embed_everything(self) -> tuple[dict[str, EmbeddingMemo], dict[str, str]]:

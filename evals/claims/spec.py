@@ -58,6 +58,7 @@ class Claim:
     # same correction family (empty: a correction family of its own)
     correction_family: str = ""
     paper: bool = True  # a claim the paper makes (False: beyond the paper, e.g. scale)
+    paper_protocol: str = ""  # the paper's own protocol for it (data, method, models), as the paper states it
 
     @property
     def family_id(self) -> str:
@@ -103,7 +104,7 @@ def _side(table: object, where: str) -> Side:
 
 
 REQUIRED = {"id", "statement", "section", "metric", "subject", "reference", "direction", "margin"}
-OPTIONAL = {"params", "pairing", "anchor", "anchor_proxy", "expect", "correction_family", "paper"}
+OPTIONAL = {"params", "pairing", "anchor", "anchor_proxy", "expect", "correction_family", "paper", "paper_protocol"}
 
 
 def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
@@ -130,6 +131,11 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
             raise ClaimsFileError(f"{where}: direction must be 'greater' or 'less'")
         if not isinstance(table.get("correction_family", ""), str) or not isinstance(table.get("paper", True), bool):
             raise ClaimsFileError(f"{where}: correction_family is a name (text) and paper is true or false")
+        protocol = table.get("paper_protocol", "")
+        if "paper_protocol" in table and (not isinstance(protocol, str) or not protocol.strip()):
+            raise ClaimsFileError(
+                f"{where}: paper_protocol is a non-empty text ('not stated' where the paper is silent)"
+            )
         if table["id"] in seen:
             raise ClaimsFileError(f"{where}: id {table['id']!r} used twice")
         seen.add(table["id"])
@@ -165,6 +171,7 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
                 expected=expected,
                 correction_family=table.get("correction_family", ""),
                 paper=table.get("paper", True),
+                paper_protocol=protocol,
             )
         )
     return settings, claims
