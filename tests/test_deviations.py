@@ -88,7 +88,7 @@ def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(monk
     from evals.claims.run import ClaimRun
     from evals.claims.settings import Settings
     from evals.claims.spec import comparisons
-    from evals.claims.weighted import MEAN
+    from evals.weighted import MEAN
     from fixtures import DatasetInfo
     from tests.conftest import small_static
 
@@ -130,7 +130,7 @@ def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(monk
 def test_every_shipped_claim_states_the_papers_protocol() -> None:
     _, claims = load_claims(CLAIMS_PATH)
     assert all(claim.paper_protocol.strip() for claim in claims)
-    d4 = next(c for c in claims if c.id == "D4")
+    d4 = next(c for c in claims if c.id == "D4-llm")
     assert d4.paper_protocol.startswith("BATS, vector arithmetic (3CosAdd), accuracy")
     assert all(c.paper_protocol.startswith("not stated") for c in claims if not c.paper)
 
