@@ -8,10 +8,13 @@ from embedders import Embedder
 from evals.tasks.measurement import Measurement, OOVPolicy, input_counts, usable_unit_vectors
 from fixtures import OutlierSets
 
+TIE = 1e-9  # compactness scores closer than this count as equal (float64 sums differ by ~1e-16 with the order)
+
 
 def compactness(unit: np.ndarray) -> np.ndarray:
     """Per row of ``unit`` (unit vectors of a set W), the mean cosine with the other rows: the paper's
     pseudo-inverted compactness score with cosine as the similarity."""
+    unit = np.asarray(unit, dtype=np.float64)
     cosines = unit @ unit.T
     return (cosines.sum(axis=1) - np.diag(cosines)) / (len(unit) - 1)
 
@@ -20,11 +23,12 @@ def outlier_position(unit: np.ndarray, outlier: int) -> int:
     """Where the outlier row lands when W is sorted by compactness, highest first (0-based): |W| - 1 is best.
 
     Ties count against the outlier: a word as compact as the outlier stays after it, so the position is the
-    number of words strictly more compact, whatever the order of W.
+    number of words strictly more compact, whatever the order of W. Scores within TIE of each other are ties:
+    the order of W changes the order of the sums, and rounding must not decide a position.
     """
     scores = compactness(unit)
     others = np.delete(scores, outlier)
-    return int((others > scores[outlier]).sum())
+    return int((others > scores[outlier] + TIE).sum())
 
 
 def outlier_detection(embedder: Embedder, dataset: OutlierSets, oov: OOVPolicy = "skip") -> Measurement:
