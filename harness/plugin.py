@@ -26,7 +26,12 @@ SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
 # where every dataset of the session is read from, for evals and claims alike
 RESOLVER = pytest.StashKey[Resolver]()
-DATASET_FIXTURES = {"word_pairs": Kind.WORD_PAIRS, "analogies": Kind.ANALOGIES, "sentence_pairs": Kind.SENTENCE_PAIRS}
+DATASET_FIXTURES = {
+    "word_pairs": Kind.WORD_PAIRS,
+    "analogies": Kind.ANALOGIES,
+    "sentence_pairs": Kind.SENTENCE_PAIRS,
+    "outlier_sets": Kind.OUTLIER_SETS,
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -147,6 +152,11 @@ def analogies(request: pytest.FixtureRequest) -> Dataset:
 
 @pytest.fixture
 def sentence_pairs(request: pytest.FixtureRequest) -> Dataset:
+    return _dataset(request)
+
+
+@pytest.fixture
+def outlier_sets(request: pytest.FixtureRequest) -> Dataset:
     return _dataset(request)
 
 

@@ -220,6 +220,7 @@ def test_every_registered_parser_is_fuzzed() -> None:
         "parse_google_analogies",
         "parse_lee",
         "parse_msr_analogies",
+        "parse_outlier_sets",
         "parse_sick",
         "parse_sts_benchmark",
         "parse_word_pairs",
