@@ -10,7 +10,7 @@ import pytest
 from evals.records import ClaimRecord, MeasurementRecord
 
 MEASUREMENT, CLAIM = "measurement", "claim"
-HEADLINE_METRICS = ("spearman", "pearson", "accuracy")
+HEADLINE_METRICS = ("spearman", "pearson", "accuracy", "opp")
 
 
 def attach(item_properties: list[tuple[str, object]], record: MeasurementRecord | ClaimRecord) -> None:
