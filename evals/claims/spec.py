@@ -187,7 +187,9 @@ def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str
         pairs = [(s, r) for s in subjects for r in references if s.name != r.name]
     anchors: list[EmbedderEntry | None] = [None]
     if claim.anchor is not None:
-        anchors = list(claim.anchor.members(candidates))
+        # the same anchors for the session and its correction families: those available here (an unavailable API
+        # embedder named with --embedder does not displace the proxies the family was built with)
+        anchors = [e for e in claim.anchor.members(candidates) if e.unavailable_reason() is None]
         if not anchors and claim.anchor_proxy is not None:
             anchors = list(claim.anchor_proxy.members(candidates))
     specs = [
