@@ -243,8 +243,8 @@ def test_battig_csv_with_header(tmp_path: Path) -> None:
         ("word;freq\napple;1\n", 1, "the header must name 5 columns"),
         (BATTIG_HEADER + "apple,430,9,1\n", 2, "expected 5 comma-separated fields"),
         (BATTIG_HEADER + "pear,1,1,1,1\n,430,9,1,6\n", 3, "word: empty"),
-        (BATTIG_HEADER + "apple,many,9,1,6\n", 2, "freq: 'many' is not a number"),
-        (BATTIG_HEADER + "apple,1,9,1,inf\n", 2, "rfreq: 'inf' is not finite"),
+        (BATTIG_HEADER + "apple,many,9,1,6\n", 2, "freq 'many' is not a number"),
+        (BATTIG_HEADER + "apple,1,9,1,inf\n", 2, "rfreq 'inf' is not finite"),
     ],
 )
 def test_battig_bad_line_names_file_line_and_field(tmp_path: Path, text: str, line: int, message: str) -> None:

@@ -16,7 +16,7 @@ from fixtures import Resolver
 from harness.ledger import read_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
-CLAIMS = """
+SETTINGS = """
 [settings]
 resamples = 200
 seed = 20240217
@@ -24,51 +24,31 @@ alpha = 0.05
 correction = "holm"
 confidence = 0.95
 random_pairs = 200
-
+"""
+CLAIM = """
 [[claim]]
-id = "T-D2"
+id = "{id}"
 statement = "s"
 section = "test"
-metric = "related-vs-random-auc"
-params = {{ relation = "{relation}", dataset = ["bats", "google-analogy"], negatives = "shuffled" }}
-subject = {{ name = ["sbert-minilm"] }}
-reference = {{ name = ["glove-6b-50d"] }}
-direction = "greater"
-margin = 0.0
-
-[[claim]]
-id = "T-D3"
-statement = "s"
-section = "test"
-metric = "category-silhouette"
-params = {{ dataset = "common-categories" }}
-subject = {{ name = ["sbert-minilm"] }}
-reference = {{ name = ["glove-6b-50d"] }}
-direction = "greater"
-margin = 0.0
-
-[[claim]]
-id = "T-D4"
-statement = "s"
-section = "test"
-metric = "analogy-accuracy"
-params = {{ dataset = ["bats", "google-analogy"], method = "3cosadd" }}
-subject = {{ name = ["sbert-minilm"] }}
-reference = {{ name = ["glove-6b-50d"] }}
-direction = "greater"
-margin = 0.0
-
-[[claim]]
-id = "T-D4-msr"
-statement = "s"
-section = "test"
-metric = "analogy-accuracy"
-params = {{ dataset = "msr-analogy", method = "3cosadd" }}
+metric = "{metric}"
+params = {params}
 subject = {{ name = ["sbert-minilm"] }}
 reference = {{ name = ["glove-6b-50d"] }}
 direction = "greater"
 margin = 0.0
 """
+CLAIMS = {
+    "T-D2": ("related-vs-random-auc", '{ relation = "RELATION", dataset = ["bats", "google-analogy"] }'),
+    "T-D3": ("category-silhouette", '{ dataset = "common-categories" }'),
+    "T-D4": ("analogy-accuracy", '{ dataset = ["bats", "google-analogy"], method = "3cosadd" }'),
+    "T-D4-msr": ("analogy-accuracy", '{ dataset = "msr-analogy", method = "3cosadd" }'),
+}
+
+
+def claims_file(relation: str) -> str:
+    claims = (CLAIM.format(id=id_, metric=metric, params=params) for id_, (metric, params) in CLAIMS.items())
+    return (SETTINGS + "".join(claims)).replace("RELATION", relation)
+
 
 # (group, its folder, rows): BATS codes I (inflectional), D (derivational), E (encyclopedic), L (lexicographic)
 GROUPS = {
@@ -97,7 +77,7 @@ def msr_folder(root: Path) -> Path:
 
 def session(tmp_path: Path, name: str, relation: str, datasets: dict[str, Path]) -> dict[str, ClaimRecord]:
     claims = tmp_path / f"{name}.toml"
-    claims.write_text(CLAIMS.format(relation=relation))
+    claims.write_text(claims_file(relation))
     ledger = tmp_path / name
     command = [
         sys.executable, "-m", "pytest", "evals/test_claims.py", f"--claims={claims}", "-p", "no:xdist",
