@@ -77,7 +77,7 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
     assert header["environment"]["packages"]["torch"] and header["environment"]["suite"]["commit"]
     assert header["claims_settings"]["seed"] == 20240217 and header["options"]["embedder"] == EMBEDDERS.split(",")
     claims, measurements = ledger.claims(), ledger.measurements()
-    assert {c.claim for c in claims} >= {"D1", "D2-semantic", "D3", "D4", "D5", "C1", "C2", "C3-variance"}
+    assert {c.claim for c in claims} >= {"D1", "D2-semantic-llm", "D3", "D4-llm", "D5", "C1", "C2", "C3-variance"}
     assert {(c.subject.embedder.name, c.reference.embedder.name) for c in claims if c.claim == "D1"} == {
         ("smollm2-135m", "glove-6b-50d"),
         ("smollm2-135m", "sbert-minilm"),
@@ -137,7 +137,8 @@ def test_junit_xml_shows_each_claims_verdict_effect_and_interval(session: Sessio
     for claim in claims:
         properties = cases[claim.test.split("::")[-1]]
         assert properties["verdict"] == claim.verdict and properties["expected_verdict"] == claim.expected
-        assert properties["paper"] == claim.agreement and properties["baseline"] == claim.baseline
+        paper = claim.agreement or ("not measured" if claim.paper else "not a claim of the paper")
+        assert properties["paper"] == paper and properties["baseline"] == claim.baseline
         assert float(properties["effect"]) == pytest.approx(claim.effect, abs=1e-6)
         assert float(properties["holm_p"]) == pytest.approx(claim.adjusted_p, rel=1e-5)
         assert properties["deviations"] == ("; ".join(f"{d.kind}: {d.text}" for d in claim.deviations) or "none")
