@@ -29,12 +29,15 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 def cached_sha256(path: Path) -> str:
-    """sha256 of a file, remembered on disk by (path, size, mtime) so a large file is hashed once.
+    """sha256 of a file, remembered on disk by the file's version so a large file is hashed once.
 
-    One small file per key, so concurrent processes never rewrite each other's entries.
+    The version is (device, inode, size, mtime, ctime): the change time is set by the kernel on every write and
+    cannot be set back, so a same-size rewrite whose modification time was restored is hashed again. One small
+    file per key, so concurrent processes never rewrite each other's entries.
     """
     stat = path.stat()
-    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+    version = f"{stat.st_dev}|{stat.st_ino}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}"
+    key = hashlib.sha256(version.encode()).hexdigest()[:32]
     memo = cache_root() / "sha256" / key
     if memo.is_file():
         return memo.read_text().strip()

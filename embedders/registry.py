@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedders.base import Embedder, EmbedderUnavailable, Family
+from embedders.cache import cached_sha256
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 
 Loader = Callable[[], Embedder]
@@ -105,13 +106,12 @@ def _module_versions(module: str) -> str:
 
 
 def path_stamp(path: Path) -> str:
-    """Size and modification time of a file, or of every file under a folder: a cheap stand-in for a digest."""
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    stats = []
-    for file in files:
-        stat = file.stat()
-        stats.append(f"{file.relative_to(path) if path.is_dir() else file.name}:{stat.st_size}:{stat.st_mtime_ns}")
-    return f"{path.resolve()} " + " ".join(stats)
+    """The sha256 of a file, or of every file under a folder by its relative name (each hashed once per file
+    version, see cached_sha256): the content, never where it is, so an identity is the same on any machine."""
+    if not path.is_dir():
+        return f"sha256:{cached_sha256(path)}"
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    return " ".join(f"{file.relative_to(path)}:sha256:{cached_sha256(file)}" for file in files)
 
 
 @dataclass(frozen=True)
