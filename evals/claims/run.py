@@ -4,9 +4,11 @@ over all of its members, those this session did not measure counting with p = 1.
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.claims.deviations import comparison_deviations
@@ -22,7 +24,10 @@ from evals.records import (
     StatisticsRecord,
     Verdict,
 )
+from fixtures import Dataset, Resolver
+from fixtures.anchor_variations import AnchorVariations
 
+OUR_CODE = str(Path(__file__).resolve().parent.parent.parent)
 TEST = "paired bootstrap over the resampling units; p-value from the bootstrap standard error (Student's t)"
 
 
@@ -39,9 +44,25 @@ class Result:
     note: str | None = None  # measured, but the statistic is undefined: inconclusive whatever the correction
 
 
-def _failure(what: str) -> str:
-    """The exception in flight, with where it was raised: enough to find it, short enough for a test report."""
-    return f"{what}: " + "".join(traceback.format_exc(limit=-3)).strip()
+def _reason() -> str:
+    """The exception in flight as its type and message, then the innermost frame of our own code it passed through
+    (a library's frames below it say less about what went wrong than where we called it)."""
+    kind, error, trace = sys.exc_info()
+    text = f"{kind.__name__ if kind else 'error'}: {error}"
+    frames = traceback.extract_tb(trace)
+    ours = [f for f in frames if f.filename.startswith(OUR_CODE) and "-packages" not in f.filename]
+    return f"{text} (at {Path(ours[-1].filename).name}:{ours[-1].lineno}, {ours[-1].name})" if ours else text
+
+
+@dataclass(frozen=True)
+class _Watched(Resolver):
+    """The session's resolver, noting which datasets are read, so that a comparison that fails names its files."""
+
+    reads: list[str] = field(default_factory=list, compare=False, repr=False)
+
+    def load(self, name: str) -> Dataset | AnchorVariations:
+        self.reads.append(name)
+        return super().load(name)
 
 
 class ClaimRun:
@@ -56,6 +77,9 @@ class ClaimRun:
         """``specs``: the comparisons this session runs; ``families``: each correction family's members (spec ids),
         all comparisons its claims define over the embedders available here, whatever the session selected."""
         self.settings, self.specs, self.families = settings, list(specs), families
+        # what the metrics read through: the same datasets, noting which ones each comparison asks for
+        self._data = _Watched(settings.data.user_paths)
+        self._measuring = replace(settings, data=self._data)
         self._load, self._release = load, release
         self._records: dict[str, ClaimRecord] | None = None
         missing = {s.id for s in self.specs} - {m for members in families.values() for m in members}
@@ -64,32 +88,91 @@ class ClaimRun:
 
     def records(self) -> dict[str, ClaimRecord]:
         if self._records is None:
-            self._records = self._compute()
+            try:
+                self._records = self._compute()
+            except Exception:  # outside every comparison: each test fails with the reason, none errors
+                reason = f"the claim run failed outside any one comparison: {_reason()}"
+                self._records = {spec.id: self._error_record(spec, reason) for spec in self.specs}
         return self._records
 
+    def _error_record(self, spec: ComparisonSpec, reason: str) -> ClaimRecord:
+        family_id, members = next((f, m) for f, m in self.families.items() if spec.id in m)
+        family = CorrectionFamily(
+            family_id,
+            size=len(members),
+            in_session=len({s.id for s in self.specs} & set(members)),
+            measured=0,
+            correction=self.settings.correction,
+            alpha=self.settings.alpha,
+        )
+        return self._record(Result(spec, error=reason), family, None, {})
+
     def _compute(self) -> dict[str, ClaimRecord]:
+        """Every comparison's record; whatever goes wrong in one comparison (its inputs, its metric, the bootstrap,
+        its correction family, its record) becomes that comparison's error, and the others keep their verdicts."""
         memos, failed = self.embed_everything()
-        results = {spec.id: self._compare(spec, memos, failed) for spec in self.specs}
+        results = {spec.id: self._guarded_compare(spec, memos, failed) for spec in self.specs}
         in_session = set(results)
         records: dict[str, ClaimRecord] = {}
         for family_id, members in self.families.items():
-            tested = {m: r.comparison.p_value for m in members if (r := results.get(m)) and r.comparison}
-            adjusted = family_adjusted(members, tested)
             family = CorrectionFamily(
                 family_id,
                 size=len(members),
                 in_session=len(in_session & set(members)),
-                measured=len(tested),
+                measured=0,
                 correction=self.settings.correction,
                 alpha=self.settings.alpha,
             )
+            try:
+                tested = {m: r.comparison.p_value for m in members if (r := results.get(m)) and r.comparison}
+                adjusted = family_adjusted(members, tested)
+                family = replace(family, measured=len(tested))
+            except Exception:
+                reason = f"the correction within family {family_id} failed: {_reason()}"
+                for member in members:
+                    if member in results:
+                        results[member] = Result(results[member].spec, error=reason)
+                adjusted = {}
             for member in members:
                 if member in results:
-                    records[member] = self._record(results[member], family, adjusted.get(member), memos)
+                    records[member] = self._guarded_record(results[member], family, adjusted.get(member), memos)
         return records
 
-    def _compare(self, spec: ComparisonSpec, memos: dict[str, EmbeddingMemo], failed: dict[str, str]) -> Result:
-        problems = [failed[e.name] for e in spec.entries if e.name in failed]
+    def _guarded_compare(
+        self, spec: ComparisonSpec, memos: dict[str, EmbeddingMemo], failed: dict[tuple[str, str], str]
+    ) -> Result:
+        self._data.reads.clear()
+        try:
+            return self._compare(spec, memos, failed)
+        except Exception:  # a failure nobody foresaw fails this comparison only
+            return Result(spec, error=self._failed(spec, "comparing failed"))
+
+    def _guarded_record(
+        self, result: Result, family: CorrectionFamily, adjusted_p: float | None, memos: dict[str, EmbeddingMemo]
+    ) -> ClaimRecord:
+        try:
+            return self._record(result, family, adjusted_p, memos)
+        except Exception:
+            error = self._failed(result.spec, "writing its record failed")
+            return self._record(Result(result.spec, error=error), family, None, {})
+
+    def _failed(self, spec: ComparisonSpec, what: str, side: EmbedderEntry | None = None) -> str:
+        """Why a comparison failed, naming its embedders (the side at fault when known), the dataset files it read
+        and the reason."""
+        embedders = side.name if side is not None else " and ".join(e.name for e in spec.entries)
+        return f"{spec.claim.metric} on {embedders}, {self._datasets()}: {what}: {_reason()}"
+
+    def _datasets(self) -> str:
+        names = list(dict.fromkeys(self._data.reads))
+        if not names:
+            return "reading no dataset file"
+        return "reading " + ", ".join(f"{name} ({self._data.locate(name)})" for name in names)
+
+    def _compare(
+        self, spec: ComparisonSpec, memos: dict[str, EmbeddingMemo], failed: dict[tuple[str, str], str]
+    ) -> Result:
+        keys = [key for e in spec.entries for key in ((e.name, ""), (e.name, spec.claim.id))]
+        problems = [failed[key] for key in keys if key in failed]
         if problems:
             unavailable = all(p.startswith("unavailable: ") for p in problems)
             text = "; ".join(p.removeprefix("unavailable: ") for p in problems)
@@ -98,13 +181,15 @@ class ClaimRun:
         if spec.anchor is not None:
             params["anchor"] = memos[spec.anchor.name]
         function = METRICS[spec.claim.metric]
-        try:
-            subject = function(memos[spec.subject.name], self.settings, **params)
-            reference = function(memos[spec.reference.name], self.settings, **params)
-        except NotApplicable as error:
-            return Result(spec, skipped=f"not applicable: {error}")
-        except Exception:  # one comparison's failure fails its own test only
-            return Result(spec, error=_failure(f"{spec.claim.metric} failed on {spec.name}"))
+        scores: list[ItemScores] = []
+        for side in (spec.subject, spec.reference):
+            try:
+                scores.append(function(memos[side.name], self._measuring, **params))
+            except NotApplicable as error:
+                return Result(spec, skipped=f"not applicable: {error}")
+            except Exception:  # one comparison's failure fails its own test only
+                return Result(spec, error=self._failed(spec, "its metric failed", side))
+        subject, reference = scores
         result = Result(spec, subject=subject, reference=reference)
         if not subject.resampling.same_as(reference.resampling):
             result.error = f"{spec.claim.metric}: the two sides were scored on different items"
@@ -123,10 +208,10 @@ class ClaimRun:
                 confidence=self.settings.confidence,
                 tolerance=self.settings.tolerance,
             )
-        except Undefined as error:
-            result.note = str(error)
+        except Undefined as error:  # inconclusive, saying what it was measured on
+            result.note = f"{error} ({self._datasets()})"
         except Exception:
-            result.error = _failure(f"the bootstrap failed on {spec.name}")
+            result.error = self._failed(spec, "the bootstrap failed")
         return result
 
     def _record(
@@ -196,31 +281,43 @@ class ClaimRun:
             deviations=comparison_deviations(spec, *metric_deviations),
         )
 
-    def embed_everything(self) -> tuple[dict[str, EmbeddingMemo], dict[str, str]]:
-        """Load each embedder once, embed every input its comparisons' metrics need, release it. An embedder that
-        cannot be had is "unavailable: ..."; one that fails otherwise fails only the comparisons it is in."""
+    def embed_everything(self) -> tuple[dict[str, EmbeddingMemo], dict[tuple[str, str], str]]:
+        """Load each embedder once, embed every input its comparisons' metrics need, release it. What fails is
+        noted by (embedder, claim id), "" for every claim: an embedder that cannot be had is "unavailable: ...";
+        one that fails to load fails all its comparisons; a claim whose inputs cannot be listed or embedded fails
+        that claim's comparisons with this embedder only."""
         entries = {e.name: e for spec in self.specs for e in spec.entries}
         memos: dict[str, EmbeddingMemo] = {}
-        failed: dict[str, str] = {}
+        failed: dict[tuple[str, str], str] = {}
         for name, entry in entries.items():
             try:
                 memo = EmbeddingMemo(self._load(entry))
             except EmbedderUnavailable as error:
-                failed[name] = f"unavailable: {error}"
+                failed[name, ""] = f"unavailable: {error}"
                 continue
             except Exception:
-                failed[name] = _failure(f"loading {name} failed")
+                failed[name, ""] = f"loading {name} failed: {_reason()}"
                 continue
             try:
-                needed: dict[str, list] = {}
+                needed: dict[str, dict[str, list]] = {}  # kind -> claim id -> its inputs
                 claims = {s.claim.id: s.claim for s in self.specs if name in {e.name for e in s.entries}}
                 for claim in claims.values():
-                    for kind, inputs in INPUTS[claim.metric](self.settings, memo.info, **dict(claim.params)).items():
-                        needed.setdefault(kind, []).extend(inputs)
-                for kind, inputs in needed.items():
-                    memo.vectors(kind, list(dict.fromkeys(inputs)))
-            except Exception:
-                failed[name] = _failure(f"embedding with {name} failed")
+                    self._data.reads.clear()
+                    try:
+                        inputs = INPUTS[claim.metric](self._measuring, memo.info, **dict(claim.params))
+                    except Exception:
+                        failed[name, claim.id] = (
+                            f"{claim.metric} on {name}, {self._datasets()}: listing its inputs failed: {_reason()}"
+                        )
+                        continue
+                    for kind, items in inputs.items():
+                        needed.setdefault(kind, {})[claim.id] = list(items)
+                for kind, by_claim in needed.items():
+                    try:
+                        memo.vectors(kind, list(dict.fromkeys(i for items in by_claim.values() for i in items)))
+                    except Exception:
+                        for claim_id in by_claim:
+                            failed[name, claim_id] = f"embedding {kind} inputs with {name} failed: {_reason()}"
             finally:
                 memo.release()
                 self._release(entry)
