@@ -107,6 +107,8 @@ def pair_cosines(memo: EmbeddingMemo, pairs: Sequence[tuple[str, str]]) -> np.nd
 
 def describe(values: np.ndarray) -> dict[str, object]:
     finite = values[np.isfinite(values)]
+    if not len(finite):
+        raise ValueError("no pair could be scored: each has a word without a usable vector (missing, zero or NaN)")
     quantiles = np.quantile(finite, [0.05, 0.25, 0.5, 0.75, 0.95])
     histogram, edges = np.histogram(finite, bins=40, range=(-1, 1))
     return {
