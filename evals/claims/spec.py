@@ -168,17 +168,16 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
             raise ClaimsFileError(f"{where}: id {claim.id!r} used twice")
         check_claim(claim, where)
         claims.append(claim)
-    ids = {c.id for c in claims}
-    for claim, number_ in zip(claims, range(1, len(claims) + 1), strict=True):
-        # a family named as another claim's id would silently join that claim's own family
-        if claim.correction_family and claim.correction_family != claim.id and claim.correction_family in ids:
-            owner = next(c for c in claims if c.id == claim.correction_family)
-            if owner.correction_family not in ("", claim.correction_family):
-                raise ClaimsFileError(
-                    f"{path}: [[claim]] #{number_} ({claim.id}): correction_family {claim.correction_family!r} is "
-                    f"the id of another claim, which is in family {owner.correction_family!r}: name a family, "
-                    "not a claim"
-                )
+    ids = {c.id: c for c in claims}
+    for number_, claim in enumerate(claims, start=1):
+        # a family named as another claim's id would join that claim's comparisons in one correction unseen (a
+        # typo's likely effect): a family shared with a claim is named by both
+        owner = ids.get(claim.correction_family)
+        if owner is not None and owner is not claim and owner.correction_family != claim.correction_family:
+            raise ClaimsFileError(
+                f"{path}: [[claim]] #{number_} ({claim.id}): correction_family {claim.correction_family!r} is the id "
+                "of another claim that does not name it as its correction_family: name a family, not a claim"
+            )
     return settings, claims
 
 
