@@ -3,6 +3,7 @@ the file, the entry and the key; a file that loads satisfies every declared cons
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import os
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embedders import Family
-from evals.claims.metrics import METRIC_PARAMS, METRICS, Metric, metric
+from evals.claims.metrics import METRIC_PARAMS, METRICS, metric
 from evals.claims.settings import Settings
 from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, load_claims, possible_comparisons
 from evals.records import Verdict
@@ -102,7 +103,9 @@ def test_the_inline_writer_reproduces_the_shipped_file(tmp_path: Path) -> None:
         ("colour", 1, "unknown keys"),
     ],
 )
-def test_a_bad_setting_is_an_error_naming_file_table_and_key(tmp_path: Path, key: str, value: object, message: str) -> None:
+def test_a_bad_setting_is_an_error_naming_file_table_and_key(
+    tmp_path: Path, key: str, value: object, message: str
+) -> None:
     document = copy_of_shipped()
     document["settings"][key] = value
     path = write_claims(tmp_path / "claims.toml", document)
@@ -276,7 +279,9 @@ def test_a_bad_expected_verdict_is_named(tmp_path: Path, expectation: dict, mess
 
 def test_an_expectation_may_name_any_registered_embedder_available_or_not(tmp_path: Path) -> None:
     document = copy_of_shipped()
-    document["claim"][0]["expect"] = [{"comparison": "openai-3-large vs glove-6b-50d", "verdict": "refuted", "why": "w"}]
+    document["claim"][0]["expect"] = [
+        {"comparison": "openai-3-large vs glove-6b-50d", "verdict": "refuted", "why": "w"}
+    ]
     (claim, *_) = load_claims(write_claims(tmp_path / "claims.toml", document))[1]
     assert claim.expected_verdict("openai-3-large vs glove-6b-50d")[0] is Verdict.REFUTED
 
@@ -344,7 +349,9 @@ values = st.one_of(
     st.sampled_from(["holm", "greater", "less", "cross", "larger-vs-smaller", "llm", "api", "agreement", "3cosmul"]),
     st.sampled_from(sorted(METRICS) + ANALOGIES + ["semantic", "morphological", "random", "spearman", "variance"]),
     st.lists(st.sampled_from(["llm", "static", "gemma3-270m", "bats", ""]), max_size=3),
-    st.fixed_dictionaries({}, optional={"family": st.sampled_from(["llm", "api", "llms"]), "name": st.text(max_size=5)}),
+    st.fixed_dictionaries(
+        {}, optional={"family": st.sampled_from(["llm", "api", "llms"]), "name": st.text(max_size=5)}
+    ),
 )
 
 
@@ -383,7 +390,9 @@ def satisfies_every_constraint(settings_: Settings, claims: list[Claim]) -> None
     families = {str(f) for f in Family}
     for c in claims:
         assert all(isinstance(v, str) and v.strip() for v in (c.id, c.statement, c.section))
-        assert c.metric in METRICS and c.direction in ("greater", "less") and c.pairing in ("cross", "larger-vs-smaller")
+        assert (
+            c.metric in METRICS and c.direction in ("greater", "less") and c.pairing in ("cross", "larger-vs-smaller")
+        )
         assert isinstance(c.margin, float) and math.isfinite(c.margin) and isinstance(c.paper, bool)
         for side in (c.subject, c.reference, c.anchor, c.anchor_proxy):
             if side is not None:
@@ -398,7 +407,7 @@ def satisfies_every_constraint(settings_: Settings, claims: list[Claim]) -> None
             assert dataset in names(Kind.ANALOGIES) + names(Kind.CATEGORIES) + names(Kind.SENTENCE_PAIRS)
         for e in c.expected:
             assert isinstance(e.verdict, Verdict) and e.why.strip()
-            assert any(__import__("fnmatch").fnmatchcase(n, e.comparison) for n in possible_comparisons(c))
+            assert any(fnmatch.fnmatchcase(n, e.comparison) for n in possible_comparisons(c))
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -424,7 +433,10 @@ def test_a_mutated_claims_file_is_a_named_error_or_loads_valid(tmp_path: Path, m
 
 @pytest.mark.parametrize(
     ("change", "named"),
-    [(("settings", "correction", "bonferroni"), "correction = 'bonferroni'"), (("params", "method", "3cosfoo"), "method")],
+    [
+        (("settings", "correction", "bonferroni"), "correction = 'bonferroni'"),
+        (("params", "method", "3cosfoo"), "method"),
+    ],
 )
 def test_a_bad_claims_file_is_a_usage_error_naming_the_key(tmp_path: Path, change: tuple, named: str) -> None:
     document = copy_of_shipped()

@@ -14,10 +14,10 @@ from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicabl
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
 from evals.records import Deviation
+from evals.schema import choice
 from evals.scoring import CORRELATIONS, pair_cosines
 from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
 from evals.weighted import MEAN, PEARSON, SPEARMAN, once
-from evals.schema import choice
 from fixtures import DatasetMissing, Kind, SentencePairs
 from fixtures.anchor_variations import Anchor, AnchorVariations
 

@@ -265,7 +265,11 @@ def _auc(related: np.ndarray, negative: np.ndarray) -> float:
 @metric(
     "related-vs-random-auc",
     _related_inputs,
-    {"relation": choice(("semantic", "morphological")), "dataset": dataset_of(Kind.ANALOGIES), "negatives": choice(NEGATIVES)},
+    {
+        "relation": choice(("semantic", "morphological")),
+        "dataset": dataset_of(Kind.ANALOGIES),
+        "negatives": choice(NEGATIVES),
+    },
 )
 def related_vs_random_auc(
     memo: EmbeddingMemo,
