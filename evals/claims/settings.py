@@ -17,7 +17,7 @@ class Settings:
     # Tibshirani 1993, sec. 6.4, find 50-200 enough for a standard error); fewer give an interval that need not
     # contain its own effect (seen: resamples = 1 confirmed). At most 100,000 so no setting makes a run endless.
     resamples: int = field(default=2000, metadata=key(integer(200, 100_000)))
-    seed: int = field(default=20240217, metadata=key(integer(0, 2**32 - 1)))  # numpy's seeds are non-negative
+    seed: int = field(default=20240217, metadata=key(integer(0, 2**32 - 1)))  # numpy seeds: non-negative, < 2**32
     # family-wise error rate within each claim's family; above 0.5 a "sure" verdict is less likely right than wrong
     alpha: float = field(default=0.05, metadata=key(number(0, 0.5, open_low=True)))
     correction: str = field(default="holm", metadata=key(choice(CORRECTIONS)))

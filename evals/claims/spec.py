@@ -84,8 +84,8 @@ def params(value: object) -> tuple[tuple[str, object], ...]:
     return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(value.items()))
 
 
-# Each field that declares a key (evals/schema.py) is a key of [[claim]]; one with no default is required. Rules
-# across keys (a metric's params, anchors, expectations, unique ids) are checked by load_claims.
+# Each field that declares a key (evals/schema.py) is a key of [[claim]]; one with no default (nor `absent`) is
+# required. Rules across keys (a metric's params, anchors, expectations, unique ids) are checked by load_claims.
 @dataclass(frozen=True)
 class Claim:
     id: str = field(metadata=key(text))
