@@ -5,27 +5,32 @@ from __future__ import annotations
 import fnmatch
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from evals.schema import FAMILIES, embedder_name, key, number, read_dataclass, text
 from evals.tasks.measurement import Measurement
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "evals" / "expectations.toml"
-FIELDS = {"check", "who", "metric", "at_least", "at_most", "why"}
 
 
 class ExpectationsError(ValueError):
     pass
 
 
+def bound(value: object) -> float:
+    return number()(value)
+
+
+# Each field is a key of [[expect]], declared with what it allows (evals/schema.py); no default: required.
 @dataclass(frozen=True)
 class Expectation:
-    check: str  # "task/dataset/variant", shell wildcards allowed
-    who: str  # an embedder name, a family, or "*"
-    metric: str
-    at_least: float | None
-    at_most: float | None
-    why: str
+    check: str = field(metadata=key(text))  # "task/dataset/variant", shell wildcards allowed
+    who: str = field(metadata=key(text))  # an embedder name, a family, or "*"
+    metric: str = field(metadata=key(text))
+    why: str = field(metadata=key(text))
+    at_least: float | None = field(default=None, metadata=key(bound))
+    at_most: float | None = field(default=None, metadata=key(bound))
 
     def rank(self, measurement: Measurement) -> int | None:
         """How specifically this applies: 0 by embedder name, 1 by family, 2 for everyone; None if not at all."""
@@ -52,21 +57,25 @@ def load_expectations(path: Path = DEFAULT_PATH) -> list[Expectation]:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ExpectationsError(f"{path}: {error}") from None
+    if unknown := sorted(set(document) - {"expect"}):
+        raise ExpectationsError(f"{path}: unknown tables {unknown}; allowed: [[expect]]")
+    tables = document.get("expect", [])
+    if not isinstance(tables, list):
+        raise ExpectationsError(f"{path}: expect must be [[expect]] tables")
     expectations = []
-    for number, table in enumerate(document.get("expect", []), start=1):
-        where = f"{path}: [[expect]] #{number}"
-        unknown = set(table) - FIELDS
-        if unknown:
-            raise ExpectationsError(f"{where}: unknown keys {sorted(unknown)}; allowed: {sorted(FIELDS)}")
-        missing = {"check", "who", "metric", "why"} - set(table)
-        if missing or ("at_least" not in table and "at_most" not in table):
-            raise ExpectationsError(f"{where}: needs check, who, metric, why and at_least and/or at_most")
-        bounds = [table.get("at_least"), table.get("at_most")]
-        if not all(bound is None or isinstance(bound, int | float) for bound in bounds):
-            raise ExpectationsError(f"{where}: at_least / at_most must be numbers")
-        expectations.append(
-            Expectation(table["check"], table["who"], table["metric"], bounds[0], bounds[1], table["why"])
-        )
+    for number_, table in enumerate(tables, start=1):
+        where = f"{path}: [[expect]] #{number_}"
+        expectation = read_dataclass(Expectation, table, where, ExpectationsError)
+        if expectation.at_least is None and expectation.at_most is None:
+            raise ExpectationsError(f"{where}: needs at_least and/or at_most")
+        if expectation.at_least is not None and expectation.at_most is not None:
+            if expectation.at_least > expectation.at_most:
+                raise ExpectationsError(
+                    f"{where}: at_least {expectation.at_least} is above at_most {expectation.at_most}: nothing passes"
+                )
+        if expectation.who != "*" and expectation.who not in FAMILIES:
+            embedder_name(expectation.who, f"{where}: who")
+        expectations.append(expectation)
     return expectations
 
 

@@ -19,7 +19,7 @@ from harness.ledger import LedgerWriter
 
 CLAIMS = """# a hand-written note that must stay
 [settings]
-resamples = 100
+resamples = 200
 
 [[claim]]
 id = "A"
@@ -33,7 +33,7 @@ margin = 0.0
 
 # expected verdicts recorded from an older ledger, where they differ from the claim's
 [[claim.expect]]
-comparison = "old-llm vs *"
+comparison = "olmo-7b vs *"
 verdict = "refuted"
 why = "an old reason"
 
@@ -52,12 +52,12 @@ margin = 0.0
 
 def record(claim: str, subject: str, verdict: Verdict | None, size: int = 2, in_session: int = 2) -> ClaimRecord:
     def side(name: str, score: float) -> SideRecord:
-        return SideRecord(EmbedderRecord(name, "llm" if "llm" in name else "static"), score)
+        return SideRecord(EmbedderRecord(name, "static" if name.startswith("glove") else "llm"), score)
 
     return ClaimRecord(
         claim=claim, statement="s", section="s", paper=True, metric="random-pair-similarity", params={},
-        direction="greater", margin=0.0, comparison=f"{subject} vs glove[50d]", subject=side(subject, 0.4),
-        reference=side("glove[50d]", 0.5), anchor=None, expected=Verdict.CONFIRMED, expected_why="",
+        direction="greater", margin=0.0, comparison=f"{subject} vs glove-6b-50d", subject=side(subject, 0.4),
+        reference=side("glove-6b-50d", 0.5), anchor=None, expected=Verdict.CONFIRMED, expected_why="",
         correction_family=CorrectionFamily(claim, size, in_session, in_session),
         statistics=StatisticsRecord("t", "random word pairs"), verdict=verdict,
         effect=None if verdict is None else -0.1, low=-0.2, high=-0.05, adjusted_p=0.001,
@@ -65,10 +65,10 @@ def record(claim: str, subject: str, verdict: Verdict | None, size: int = 2, in_
 
 
 RECORDS = [
-    record("A", "small-llm", Verdict.REFUTED),
-    record("A", "big-llm", Verdict.CONFIRMED),
-    record("B", "small-llm", Verdict.INCONCLUSIVE),
-    record("B", "big-llm", None),
+    record("A", "smollm2-135m", Verdict.REFUTED),
+    record("A", "llama2-7b", Verdict.CONFIRMED),
+    record("B", "smollm2-135m", Verdict.INCONCLUSIVE),
+    record("B", "llama2-7b", None),
 ]
 
 
@@ -78,12 +78,12 @@ def test_the_expected_verdicts_become_what_was_measured(tmp_path: Path) -> None:
     path.write_text(text)
     _, claims = load_claims(path)
     a, b = claims
-    assert a.expected_verdict("small-llm vs glove[50d]")[0] is Verdict.REFUTED
-    assert a.expected_verdict("old-llm vs glove[50d]")[0] is Verdict.CONFIRMED  # the old row is gone
-    assert b.expected_verdict("small-llm vs glove[50d]")[0] is Verdict.INCONCLUSIVE
-    assert b.expected_verdict("big-llm vs glove[50d]")[0] is Verdict.CONFIRMED
-    why = a.expected_verdict("small-llm vs glove[50d]")[1]
-    assert why.startswith("small-llm 0.400 vs glove[50d] 0.500: effect -0.100") and "Holm p 0.0010" in why
+    assert a.expected_verdict("smollm2-135m vs glove-6b-50d")[0] is Verdict.REFUTED
+    assert a.expected_verdict("olmo-7b vs glove-6b-50d")[0] is Verdict.CONFIRMED  # the old row is gone
+    assert b.expected_verdict("smollm2-135m vs glove-6b-50d")[0] is Verdict.INCONCLUSIVE
+    assert b.expected_verdict("llama2-7b vs glove-6b-50d")[0] is Verdict.CONFIRMED
+    why = a.expected_verdict("smollm2-135m vs glove-6b-50d")[1]
+    assert why.startswith("smollm2-135m 0.400 vs glove-6b-50d 0.500: effect -0.100") and "Holm p 0.0010" in why
     assert "# a hand-written note that must stay" in text and "# a comment about claim B, kept with it" in text
     assert "an old reason" not in text and "older ledger" not in text
     assert rewrite(text, RECORDS, "today.jsonl") == text  # rerunning it changes nothing
@@ -102,13 +102,13 @@ def write_ledger(path: Path, records: list[ClaimRecord]) -> Path:
 def test_a_ledger_of_part_of_a_family_is_refused(tmp_path: Path, capsys) -> None:
     claims = tmp_path / "claims.toml"
     claims.write_text(CLAIMS)
-    partial = write_ledger(tmp_path / "part.jsonl", [record("A", "small-llm", Verdict.INCONCLUSIVE, 2, 1)])
+    partial = write_ledger(tmp_path / "part.jsonl", [record("A", "smollm2-135m", Verdict.INCONCLUSIVE, 2, 1)])
     assert main([str(partial), "--claims", str(claims)]) == 2
     assert "only part of correction families A" in capsys.readouterr().err
     assert claims.read_text() == CLAIMS
     whole = write_ledger(tmp_path / "whole.jsonl", RECORDS)
     assert main([str(whole), "--claims", str(claims)]) == 0
-    assert load_claims(claims)[1][0].expected_verdict("small-llm vs glove[50d]")[0] is Verdict.REFUTED
+    assert load_claims(claims)[1][0].expected_verdict("smollm2-135m vs glove-6b-50d")[0] is Verdict.REFUTED
 
 
 def test_a_claims_keys_after_a_blank_line_stay_in_the_claim(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_a_claims_keys_after_a_blank_line_stay_in_the_claim(tmp_path: Path) -> N
     path.write_text(rewrite(spaced, RECORDS, "today.jsonl"))
     a = load_claims(path)[1][0]
     assert (a.correction_family, a.paper) == ("F", False)
-    assert a.expected_verdict("small-llm vs glove[50d]")[0] is Verdict.REFUTED
+    assert a.expected_verdict("smollm2-135m vs glove-6b-50d")[0] is Verdict.REFUTED
 
 
 def test_claims_the_ledger_did_not_run_keep_their_tables_and_a_ledger_missing_one_is_refused(

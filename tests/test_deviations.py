@@ -140,7 +140,7 @@ id = "X"
 statement = "s"
 paper_protocol = {value}
 section = "s"
-metric = "agreement"
+metric = "random-pair-similarity"
 subject = {{ family = "llm" }}
 reference = {{ family = "static" }}
 direction = "greater"
@@ -152,7 +152,7 @@ margin = 0
 def test_a_paper_protocol_that_is_not_text_is_a_named_error(tmp_path: Path, value: str) -> None:
     path = tmp_path / "claims.toml"
     path.write_text(CLAIM.format(value=value))
-    with pytest.raises(ClaimsFileError, match=r"\[\[claim\]\] #1 \(X\): paper_protocol is a non-empty text"):
+    with pytest.raises(ClaimsFileError, match=r"\[\[claim\]\] #1 \(X\): paper_protocol = .*: must be a non-empty text"):
         load_claims(path)
 
 

@@ -65,8 +65,8 @@ def test_nothing_expected_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("[[expect]]\ncheck='a'\n", "needs check"),
-        ("[[expect]]\ncheck='a'\nwho='*'\nmetric='m'\nwhy='w'\nat_least='high'\n", "must be numbers"),
+        ("[[expect]]\ncheck='a'\n", "missing"),
+        ("[[expect]]\ncheck='a'\nwho='*'\nmetric='m'\nwhy='w'\nat_least='high'\n", "must be a number"),
         ("[[expect]]\ncheck='a'\nwho='*'\nmetric='m'\nwhy='w'\nat_least=1\ncolour=2\n", "unknown keys"),
         ("[[expect]\n", "expect.toml"),
     ],

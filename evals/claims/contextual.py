@@ -10,14 +10,15 @@ from itertools import combinations
 import numpy as np
 
 from embedders import EmbedderInfo, WordInContext
-from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, metric
+from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, dataset_of, metric
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
 from evals.records import Deviation
+from evals.schema import choice
 from evals.scoring import CORRELATIONS, pair_cosines
 from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
 from evals.weighted import MEAN, PEARSON, SPEARMAN, once
-from fixtures import DatasetMissing, SentencePairs
+from fixtures import DatasetMissing, Kind, SentencePairs
 from fixtures.anchor_variations import Anchor, AnchorVariations
 
 # The backends' extraction says so when a word in context is the whole sentence's vector (no token access).
@@ -51,7 +52,11 @@ def _sentence_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "lee
         return {}
 
 
-@metric("sentence-similarity", _sentence_inputs)
+@metric(
+    "sentence-similarity",
+    _sentence_inputs,
+    {"dataset": dataset_of(Kind.SENTENCE_PAIRS), "correlation": choice(sorted(CORRELATIONS))},
+)
 def sentence_similarity(
     memo: EmbeddingMemo, settings: Settings, dataset: str = "lee50", correlation: str = "spearman"
 ) -> ItemScores:
@@ -281,7 +286,7 @@ MEASURES = {
 }
 
 
-@metric("contextualization", _contextual_inputs)
+@metric("contextualization", _contextual_inputs, {"measure": choice(MEASURES)})
 def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "variance") -> ItemScores:
     """Rows are anchors; the measures are defined in MEASURES. The summary carries every measure's mean, the
     deviation from the bare word (embed_words: another token for BPE models, another pooling for SBERT), and the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +16,12 @@ from evals import scoring
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
 from evals.records import Deviation
-from evals.tasks.analogy import analogy
+from evals.schema import Check, Invalid, Key, choice, one_or_list, read_table
+from evals.tasks.analogy import METHODS, analogy
 from evals.tasks.measurement import input_counts, usable_unit_vectors
 from evals.tasks.word_similarity import word_similarity
 from evals.weighted import AUC, MEAN, SPEARMAN, Silhouette, Statistic, cosine_distances, once
-from fixtures import Analogies, Categories, DatasetInfo, DatasetMissing
+from fixtures import Analogies, Categories, DatasetInfo, DatasetMissing, Kind, names
 from fixtures.claim_data import (
     LabelledPairs,
     RelatedPairs,
@@ -127,18 +129,59 @@ Metric = Callable[..., ItemScores]
 Inputs = dict[str, list]  # input kind (see INPUT_KINDS) -> the inputs a metric will ask the memo for
 METRICS: dict[str, Metric] = {}
 INPUTS: dict[str, Callable[..., Inputs]] = {}
+# what the engine passes a metric itself, never a claim's params
+ENGINE_ARGUMENTS = ("memo", "settings", "anchor")
 
 
-def metric(name: str, inputs: Callable[..., Inputs]) -> Callable[[Metric], Metric]:
+@dataclass(frozen=True)
+class MetricParams:
+    """The params a metric takes from a claim: each name with its check; one without a default in the metric's
+    signature is required."""
+
+    metric: str
+    declared: dict[str, Key]
+
+    def check(self, given: dict[str, object]) -> None:
+        read_table(given, self.declared, f"metric {self.metric!r}", Invalid)
+
+
+METRIC_PARAMS: dict[str, MetricParams] = {}
+
+
+def metric(
+    name: str, inputs: Callable[..., Inputs], params: dict[str, Check] | None = None
+) -> Callable[[Metric], Metric]:
     """Register a metric with the function that lists what it embeds: ``inputs(settings, info, **params)``,
-    so that every input is embedded while the model is loaded, once, before it is released."""
+    so that every input is embedded while the model is loaded, once, before it is released; and ``params``, the
+    checks of the params a claim may give it (each a keyword of the metric, which says whether it is required)."""
+    declared = dict(params or {})
 
     def register(function: Metric) -> Metric:
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} registered twice")
+        keywords = {k: p for k, p in inspect.signature(function).parameters.items() if k not in ENGINE_ARGUMENTS}
+        if set(keywords) != set(declared):
+            raise TypeError(f"metric {name!r}: params declared {sorted(declared)}, taken {sorted(keywords)}")
         METRICS[name] = function
         INPUTS[name] = inputs
+        METRIC_PARAMS[name] = MetricParams(
+            name, {k: Key(check, keywords[k].default is inspect.Parameter.empty) for k, check in declared.items()}
+        )
         return function
 
     return register
+
+
+def dataset_of(kind: Kind) -> Check:
+    """A registered dataset of this kind, or a list of them (the paper's first, its stand-ins after it)."""
+
+    def check(value: object) -> str:
+        allowed = names(kind)
+        if value not in allowed:
+            raise Invalid(f"is not a dataset of kind {kind}: one of {', '.join(allowed)}")
+        return str(value)
+
+    return one_or_list(check)
 
 
 def analogy_set(settings: Settings, dataset: str | Sequence[str]) -> Analogies:
@@ -221,7 +264,15 @@ def _auc(related: np.ndarray, negative: np.ndarray) -> float:
     return once(AUC, values)
 
 
-@metric("related-vs-random-auc", _related_inputs)
+@metric(
+    "related-vs-random-auc",
+    _related_inputs,
+    {
+        "relation": choice(("semantic", "morphological")),
+        "dataset": dataset_of(Kind.ANALOGIES),
+        "negatives": choice(NEGATIVES),
+    },
+)
 def related_vs_random_auc(
     memo: EmbeddingMemo,
     settings: Settings,
@@ -302,7 +353,7 @@ def _category_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "com
     return {"words": list(dict.fromkeys([*words, *_words(_random_pairs(settings).pairs)]))}
 
 
-@metric("category-silhouette", _category_inputs)
+@metric("category-silhouette", _category_inputs, {"dataset": dataset_of(Kind.CATEGORIES)})
 def category_silhouette(memo: EmbeddingMemo, settings: Settings, dataset: str = "common-categories") -> ItemScores:
     data = _category_set(settings, dataset)
     unit, usable = memo.unit(data.words)
@@ -339,7 +390,7 @@ def _analogy_inputs(
         return {}
 
 
-@metric("analogy-accuracy", _analogy_inputs)
+@metric("analogy-accuracy", _analogy_inputs, {"dataset": dataset_of(Kind.ANALOGIES), "method": choice(METHODS)})
 def analogy_accuracy(
     memo: EmbeddingMemo, settings: Settings, dataset: str | Sequence[str] = "google-analogy", method: str = "3cosadd"
 ) -> ItemScores:

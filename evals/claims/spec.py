@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embedders import EmbedderEntry
-from evals.claims.metrics import METRICS
+from embedders import EMBEDDERS, EmbedderEntry
+from evals.claims.metrics import METRIC_PARAMS, METRICS
 from evals.claims.settings import Settings
 from evals.records import Verdict
+from evals.schema import (
+    FAMILIES,
+    Invalid,
+    choice,
+    embedder_name,
+    flag,
+    key,
+    number,
+    one_or_list,
+    read_dataclass,
+    text,
+)
 
 CLAIMS_PATH = Path(__file__).resolve().parent.parent / "claims.toml"
 
@@ -19,10 +31,15 @@ class ClaimsFileError(ValueError):
     pass
 
 
+DIRECTIONS = ("greater", "less")
+PAIRINGS = ("cross", "larger-vs-smaller")
+ANCHORED = "agreement"  # the one metric compared through a third embedder
+
+
 @dataclass(frozen=True)
 class Side:
-    families: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
+    families: tuple[str, ...] = field(default=(), metadata=key(one_or_list(choice(FAMILIES)), "family"))
+    names: tuple[str, ...] = field(default=(), metadata=key(one_or_list(text), "name"))
 
     def members(self, entries: list[EmbedderEntry]) -> list[EmbedderEntry]:
         return [e for e in entries if e.name in self.names or str(e.family) in self.families]
@@ -31,34 +48,69 @@ class Side:
         return " or ".join([*self.names, *(f"any {f}" for f in self.families)])
 
 
+def _as_tuple(value: object) -> tuple:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def side(value: object) -> Side:
+    """{ family = [...] } and/or { name = [...] }, naming at least one: an empty side would drop its claim."""
+    found = read_dataclass(Side, value, "side", Invalid)
+    found = Side(_as_tuple(found.families), _as_tuple(found.names))
+    if not found.families and not found.names:
+        raise Invalid("a side names at least one family or name: { family = [...] } and/or { name = [...] }")
+    return found
+
+
 @dataclass(frozen=True)
 class ExpectedVerdict:
-    comparison: str  # "SUBJECT vs REFERENCE", shell wildcards allowed
-    verdict: Verdict
-    why: str
+    comparison: str = field(metadata=key(text))  # "SUBJECT vs REFERENCE", shell wildcards allowed
+    verdict: Verdict = field(metadata=key(lambda v: Verdict(choice(tuple(Verdict))(v))))
+    why: str = field(metadata=key(text))
 
 
+def expected_verdicts(value: object) -> tuple[ExpectedVerdict, ...]:
+    if not isinstance(value, list):
+        raise Invalid("must be [[claim.expect]] tables")
+    return tuple(
+        read_dataclass(ExpectedVerdict, table, f"[[claim.expect]] #{number_}", Invalid)
+        for number_, table in enumerate(value, start=1)
+    )
+
+
+def params(value: object) -> tuple[tuple[str, object], ...]:
+    """The table as sorted (name, value) pairs; which names and values are allowed is the metric's to say."""
+    if not isinstance(value, dict):
+        raise Invalid("must be a table { name = value, ... }")
+    return tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(value.items()))
+
+
+# Each field that declares a key (evals/schema.py) is a key of [[claim]]; one with no default (nor `absent`) is
+# required. Rules across keys (a metric's params, anchors, expectations, unique ids) are checked by load_claims.
 @dataclass(frozen=True)
 class Claim:
-    id: str
-    statement: str
-    section: str
-    metric: str
-    params: tuple[tuple[str, object], ...]
-    subject: Side
-    reference: Side
-    direction: str  # "greater" or "less": the subject's score compared with the reference's
-    margin: float
-    pairing: str = "cross"  # or "larger-vs-smaller": subject bigger than reference, same side
-    anchor: Side | None = None
+    id: str = field(metadata=key(text))
+    statement: str = field(metadata=key(text))
+    section: str = field(metadata=key(text))
+    metric: str = field(metadata=key(lambda v: choice(sorted(METRICS))(v)))
+    params: tuple[tuple[str, object], ...] = field(metadata=key(params, absent=()))
+    subject: Side = field(metadata=key(side))
+    reference: Side = field(metadata=key(side))
+    # "greater" or "less": the subject's score compared with the reference's
+    direction: str = field(metadata=key(choice(DIRECTIONS)))
+    margin: float = field(metadata=key(number()))
+    # or "larger-vs-smaller": subject bigger than reference, same side
+    pairing: str = field(default="cross", metadata=key(choice(PAIRINGS)))
+    anchor: Side | None = field(default=None, metadata=key(side))
     # the anchors when none of ``anchor`` is available (labelled proxies, e.g. LLMs for the API embedders)
-    anchor_proxy: Side | None = None
-    expected: tuple[ExpectedVerdict, ...] = field(default=())
+    anchor_proxy: Side | None = field(default=None, metadata=key(side))
+    expected: tuple[ExpectedVerdict, ...] = field(default=(), metadata=key(expected_verdicts, "expect"))
     # the comparisons Holm's correction runs over together: this claim's, and those of every claim naming the
     # same correction family (empty: a correction family of its own)
-    correction_family: str = ""
-    paper: bool = True  # a claim the paper makes (False: beyond the paper, e.g. scale)
-    paper_protocol: str = ""  # the paper's own protocol for it (data, method, models), as the paper states it
+    correction_family: str = field(default="", metadata=key(text))
+    # a claim the paper makes (False: beyond the paper, e.g. scale)
+    paper: bool = field(default=True, metadata=key(flag))
+    # the paper's own protocol for it (data, method, models), as the paper states it ('not stated' where silent)
+    paper_protocol: str = field(default="", metadata=key(text))
 
     @property
     def family_id(self) -> str:
@@ -96,85 +148,83 @@ class ComparisonSpec:
         return [e for e in (self.subject, self.reference, self.anchor) if e is not None]
 
 
-def _side(table: object, where: str) -> Side:
-    if not isinstance(table, dict) or not set(table) <= {"family", "name"}:
-        raise ClaimsFileError(f"{where}: a side is {{ family = [...] }} and/or {{ name = [...] }}")
-    as_tuple = lambda v: (v,) if isinstance(v, str) else tuple(v)  # noqa: E731
-    return Side(as_tuple(table.get("family", ())), as_tuple(table.get("name", ())))
-
-
-REQUIRED = {"id", "statement", "section", "metric", "subject", "reference", "direction", "margin"}
-OPTIONAL = {"params", "pairing", "anchor", "anchor_proxy", "expect", "correction_family", "paper", "paper_protocol"}
-
-
 def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ClaimsFileError(f"{path}: {error}") from None
-    try:
-        settings = Settings(**document.get("settings", {}))
-    except TypeError as error:
-        raise ClaimsFileError(f"{path}: [settings]: {error}") from None
-    if settings.correction != "holm":
-        raise ClaimsFileError(f"{path}: [settings]: correction {settings.correction!r}: only 'holm' is implemented")
-    claims, seen = [], set()
-    for number, table in enumerate(document.get("claim", []), start=1):
-        where = f"{path}: [[claim]] #{number} ({table.get('id', '?')})"
-        if missing := REQUIRED - set(table):
-            raise ClaimsFileError(f"{where}: missing {sorted(missing)}")
-        if unknown := set(table) - REQUIRED - OPTIONAL:
-            raise ClaimsFileError(f"{where}: unknown keys {sorted(unknown)}")
-        if table["metric"] not in METRICS:
-            raise ClaimsFileError(f"{where}: metric {table['metric']!r} is not one of {sorted(METRICS)}")
-        if table["direction"] not in ("greater", "less"):
-            raise ClaimsFileError(f"{where}: direction must be 'greater' or 'less'")
-        if not isinstance(table.get("correction_family", ""), str) or not isinstance(table.get("paper", True), bool):
-            raise ClaimsFileError(f"{where}: correction_family is a name (text) and paper is true or false")
-        protocol = table.get("paper_protocol", "")
-        if "paper_protocol" in table and (not isinstance(protocol, str) or not protocol.strip()):
+    if unknown := sorted(set(document) - {"settings", "claim"}):
+        raise ClaimsFileError(f"{path}: unknown tables {unknown}; allowed: [settings] and [[claim]]")
+    settings = read_dataclass(Settings, document.get("settings", {}), f"{path}: [settings]", ClaimsFileError)
+    tables = document.get("claim", [])
+    if not isinstance(tables, list):
+        raise ClaimsFileError(f"{path}: claim must be [[claim]] tables")
+    claims: list[Claim] = []
+    for number_, table in enumerate(tables, start=1):
+        name = table.get("id") if isinstance(table, dict) else None
+        where = f"{path}: [[claim]] #{number_} ({name if isinstance(name, str) else '?'})"
+        claim = read_dataclass(Claim, table, where, ClaimsFileError)
+        if claim.id in {c.id for c in claims}:
+            raise ClaimsFileError(f"{where}: id {claim.id!r} used twice")
+        check_claim(claim, where)
+        claims.append(claim)
+    ids = {c.id: c for c in claims}
+    for number_, claim in enumerate(claims, start=1):
+        # a family named as another claim's id would join that claim's comparisons in one correction unseen (a
+        # typo's likely effect): a family shared with a claim is named by both
+        owner = ids.get(claim.correction_family)
+        if owner is not None and owner is not claim and owner.correction_family != claim.correction_family:
             raise ClaimsFileError(
-                f"{where}: paper_protocol is a non-empty text ('not stated' where the paper is silent)"
+                f"{path}: [[claim]] #{number_} ({claim.id}): correction_family {claim.correction_family!r} is the id "
+                "of another claim that does not name it as its correction_family: name a family, not a claim"
             )
-        if table["id"] in seen:
-            raise ClaimsFileError(f"{where}: id {table['id']!r} used twice")
-        seen.add(table["id"])
-        for number_, expectation in enumerate(table.get("expect", []), start=1):
-            if unknown := set(expectation) - {"comparison", "verdict", "why"}:  # e.g. a claim key written below it
-                raise ClaimsFileError(f"{where}: [[claim.expect]] #{number_}: unknown keys {sorted(unknown)}")
-        try:
-            expected = tuple(
-                ExpectedVerdict(e["comparison"], Verdict(e["verdict"]), e["why"]) for e in table.get("expect", [])
-            )
-        except (KeyError, ValueError) as error:
-            raise ClaimsFileError(
-                f"{where}: [[claim.expect]] needs comparison, verdict (confirmed, refuted, "
-                f"inconclusive) and why: {error}"
-            ) from None
-        claims.append(
-            Claim(
-                id=table["id"],
-                statement=table["statement"],
-                section=table["section"],
-                metric=table["metric"],
-                params=tuple(
-                    (key, tuple(value) if isinstance(value, list) else value)
-                    for key, value in sorted(table.get("params", {}).items())
-                ),
-                subject=_side(table["subject"], where),
-                reference=_side(table["reference"], where),
-                direction=table["direction"],
-                margin=float(table["margin"]),
-                pairing=table.get("pairing", "cross"),
-                anchor=_side(table["anchor"], where) if "anchor" in table else None,
-                anchor_proxy=_side(table["anchor_proxy"], where) if "anchor_proxy" in table else None,
-                expected=expected,
-                correction_family=table.get("correction_family", ""),
-                paper=table.get("paper", True),
-                paper_protocol=protocol,
-            )
-        )
     return settings, claims
+
+
+def check_claim(claim: Claim, where: str) -> None:
+    """The rules across keys: the metric's params, anchors only where the metric takes one, names we know or warn
+    of, and every [[claim.expect]] matching a comparison the claim can define."""
+    try:
+        METRIC_PARAMS[claim.metric].check(dict(claim.params))
+    except Invalid as problem:
+        raise ClaimsFileError(f"{where}: params: {problem}") from None
+    takes_anchor = claim.metric == ANCHORED
+    if takes_anchor and claim.anchor is None:
+        raise ClaimsFileError(f"{where}: anchor: metric {ANCHORED!r} needs an anchor side")
+    for name, value in (("anchor", claim.anchor), ("anchor_proxy", claim.anchor_proxy)):
+        if value is not None and not takes_anchor:
+            raise ClaimsFileError(f"{where}: {name}: only metric {ANCHORED!r} takes an anchor")
+    if claim.pairing == "larger-vs-smaller" and claim.anchor is not None:
+        raise ClaimsFileError(f"{where}: pairing: 'larger-vs-smaller' takes no anchor")
+    sides = [("subject", claim.subject), ("reference", claim.reference), ("anchor", claim.anchor)]
+    for side_name, value in [*sides, ("anchor_proxy", claim.anchor_proxy)]:
+        for name in value.names if value else ():
+            embedder_name(name, f"{where}: {side_name}")
+    possible = possible_comparisons(claim)
+    if not possible:
+        raise ClaimsFileError(f"{where}: subject and reference define no comparison between registered embedders")
+    for number_, expectation in enumerate(claim.expected, start=1):
+        if not any(fnmatch.fnmatchcase(name, expectation.comparison) for name in possible):
+            raise ClaimsFileError(
+                f"{where}: [[claim.expect]] #{number_}: comparison {expectation.comparison!r} matches no comparison "
+                f"of this claim (e.g. {sorted(possible)[0]!r})"
+            )
+
+
+def possible_comparisons(claim: Claim) -> set[str]:
+    """The names of every comparison the claim can define over the registered embedders, available here or not,
+    and over the names its sides give that no registry knows yet (their size unknown: any pairing)."""
+    entries = list(EMBEDDERS.values())
+    pairs = {(s.subject.name, s.reference.name) for s in comparisons(replace(claim, anchor=None), entries, None)}
+    unknown = lambda side: [n for n in side.names if n not in EMBEDDERS]  # noqa: E731
+    subjects = [e.name for e in claim.subject.members(entries)] + unknown(claim.subject)
+    references = [e.name for e in claim.reference.members(entries)] + unknown(claim.reference)
+    pairs |= {(s, r) for s in subjects for r in references if s != r and (s not in EMBEDDERS or r not in EMBEDDERS)}
+    if claim.anchor is None:
+        return {f"{s} vs {r}" for s, r in pairs}
+    anchors = {e.name for a in (claim.anchor, claim.anchor_proxy) if a for e in a.members(entries)}
+    anchors |= {n for a in (claim.anchor, claim.anchor_proxy) if a for n in unknown(a)}
+    return {f"{s} vs {r} (anchor {a})" for s, r in pairs for a in anchors if a not in (s, r)}
 
 
 def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str] | None) -> list[ComparisonSpec]:
