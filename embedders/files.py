@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pickle
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,27 @@ class EmbedderFileError(EmbedderUnavailable):
 def trust_remote_code() -> bool:
     """Only ``--trust-remote-code`` (which sets this variable) lets a model folder run its own Python code."""
     return os.environ.get(TRUST_REMOTE_CODE_VARIABLE, "") == "1"
+
+
+def check_regular_file(path: Path) -> None:
+    """Reading a FIFO, device or socket blocks or never ends: only regular files (or links to them) are read."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a folder where a file is expected")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file (a FIFO, device or socket), so it is never read")
+
+
+def check_folder_entries(folder: Path) -> None:
+    """Every entry of a model folder, at any depth, is a regular file or a folder: a library loading the folder
+    would otherwise block on a FIFO or stream a device. Dangling links are left to the loader to report."""
+    for entry in folder.rglob("*"):
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise ValueError(f"{entry} is not a regular file (a FIFO, device or socket), so the folder is never read")
 
 
 def check_config_json(folder: Path) -> None:
@@ -59,6 +81,7 @@ def check_safetensors(path: Path) -> None:
 
 def check_weight_files(files: list[Path]) -> None:
     for file in files:
+        check_regular_file(file)
         if file.suffix == ".safetensors":
             check_safetensors(file)
         elif file.stat().st_size == 0:
