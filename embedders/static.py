@@ -290,7 +290,10 @@ def _first_bad_row(path: Path, dimension: int, header: bool) -> str:
 def _load_text_or_binary(path: Path, *, binary: bool, header: bool) -> KeyedVectors:
     """gensim's reader, refusing what it would load only in part: a word twice, rows the header does not count."""
     announced = int(_head(path).split(b"\n", 1)[0].split()[0]) if header else None
-    lines = None if binary else _line_count(path) - header
+    try:
+        lines = None if binary else _line_count(path) - header
+    except (OSError, EOFError) as error:  # e.g. a .gz cut short: gensim would stop at the same place
+        raise EmbedderFileError(f"{path} cannot be read to its end ({error}): truncated or damaged?") from None
     # gensim reads only the announced rows: more would be dropped silently, so they are counted first
     if header and lines is not None and lines != announced and (problem := _text_rows_problem(path, True, announced)):
         raise EmbedderFileError(problem)

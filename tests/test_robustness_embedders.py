@@ -3,6 +3,7 @@ NaN, inf, zero, missing and truncated inputs counted in the record, never scored
 
 from __future__ import annotations
 
+import gzip
 import os
 import pickle
 import re
@@ -553,3 +554,13 @@ def test_words_gensim_accepts_are_accepted(tmp_path: Path, kind: str) -> None:
     gensim = KeyedVectors.load_word2vec_format(str(path), no_header=kind == "glove")
     assert embedder.vocabulary() == gensim.index_to_key == ["New\u00a0York", "the", "cat"]
     assert embedder.embed_words(["New\u00a0York"]).found.all()
+
+
+@pytest.mark.parametrize("kind", ["glove", "word2vec"])
+def test_truncated_gzip_vectors_are_a_skip_naming_the_file(tmp_path: Path, kind: str) -> None:
+    rows = ([] if kind == "glove" else ["9000 3"]) + big_rows(9000)
+    whole = gzip.compress(("\n".join(rows) + "\n").encode())
+    path = write(tmp_path / "vectors.txt.gz", whole[: len(whole) * 3 // 4])  # the checked head still decompresses
+    entry = resolve(f"{kind}:{path}")
+    with pytest.raises(EmbedderFileError, match=re.escape(str(path))):
+        entry.load()
