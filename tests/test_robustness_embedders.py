@@ -4,6 +4,7 @@ NaN, inf, zero, missing and truncated inputs counted in the record, never scored
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import pickle
 import re
@@ -564,3 +565,28 @@ def test_truncated_gzip_vectors_are_a_skip_naming_the_file(tmp_path: Path, kind:
     entry = resolve(f"{kind}:{path}")
     with pytest.raises(EmbedderFileError, match=re.escape(str(path))):
         entry.load()
+
+
+def safetensors_bytes(header: dict[str, object], data: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + data
+
+
+DAMAGED_SAFETENSORS = [
+    ("shape-too-big", {"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 16]}}, "does not fit its offsets"),
+    ("dtype-wider", {"w": {"dtype": "F64", "shape": [4], "data_offsets": [0, 16]}}, "does not fit its offsets"),
+    ("offsets-reversed", {"w": {"dtype": "F32", "shape": [4], "data_offsets": [16, 0]}}, "does not fit its offsets"),
+    ("shape-not-numbers", {"w": {"dtype": "F32", "shape": ["x"], "data_offsets": [0, 16]}}, "damaged safetensors"),
+]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"), [c[1:] for c in DAMAGED_SAFETENSORS], ids=[c[0] for c in DAMAGED_SAFETENSORS]
+)
+def test_safetensors_whose_header_does_not_fit_its_data(tmp_path: Path, header: dict, message: str) -> None:
+    folder = model_folder(tmp_path / "llm", "unused")
+    (folder / "unused").unlink()
+    write(folder / "model.safetensors", safetensors_bytes(header, bytes(16)))
+    with pytest.raises(SpecError, match=message) as caught:
+        resolve(f"llm:{folder}")
+    assert "model.safetensors" in str(caught.value)
