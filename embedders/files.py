@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pickle
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 from embedders.base import EmbedderUnavailable
 
 SAFETENSORS_HEADER_LIMIT = 100 << 20  # the format caps its JSON header at 100 MB
+SAFETENSORS_DTYPE_BYTES = {
+    **dict.fromkeys(("BOOL", "U8", "I8", "F8_E4M3", "F8_E5M2"), 1),
+    **dict.fromkeys(("U16", "I16", "F16", "BF16"), 2),
+    **dict.fromkeys(("U32", "I32", "F32"), 4),
+    **dict.fromkeys(("U64", "I64", "F64"), 8),
+}
 TRUST_REMOTE_CODE_VARIABLE = "EMBEDDING_CLAIMS_TRUST_REMOTE_CODE"
 
 
@@ -26,6 +34,27 @@ class EmbedderFileError(EmbedderUnavailable):
 def trust_remote_code() -> bool:
     """Only ``--trust-remote-code`` (which sets this variable) lets a model folder run its own Python code."""
     return os.environ.get(TRUST_REMOTE_CODE_VARIABLE, "") == "1"
+
+
+def check_regular_file(path: Path) -> None:
+    """Reading a FIFO, device or socket blocks or never ends: only regular files (or links to them) are read."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path} is a folder where a file is expected")
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file (a FIFO, device or socket), so it is never read")
+
+
+def check_folder_entries(folder: Path) -> None:
+    """Every entry of a model folder, at any depth, is a regular file or a folder: a library loading the folder
+    would otherwise block on a FIFO or stream a device. Dangling links are left to the loader to report."""
+    for entry in folder.rglob("*"):
+        try:
+            mode = entry.stat().st_mode
+        except OSError:
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise ValueError(f"{entry} is not a regular file (a FIFO, device or socket), so the folder is never read")
 
 
 def check_config_json(folder: Path) -> None:
@@ -49,8 +78,24 @@ def check_safetensors(path: Path) -> None:
         raw = handle.read(length)
     try:
         header = json.loads(raw)
-        ends = [int(entry["data_offsets"][1]) for name, entry in header.items() if name != "__metadata__"]
-    except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        tensors = {name: entry for name, entry in header.items() if name != "__metadata__"}
+        ends = [int(entry["data_offsets"][1]) for entry in tensors.values()]
+        for name, entry in tensors.items():
+            start, end = (int(offset) for offset in entry["data_offsets"])
+            count = math.prod(int(extent) for extent in entry["shape"])
+            width = SAFETENSORS_DTYPE_BYTES.get(entry["dtype"])
+            # safetensors itself refuses these only when the model loads, deep inside transformers; a dtype newer
+            # than this table (sub-byte floats) is left to it
+            if (width is not None and end - start != count * width) or end < start:
+                raise ValueError(
+                    f"{path}: tensor {name!r} ({entry['dtype']}, shape {entry['shape']}) does not fit its "
+                    f"offsets {start}..{end}"
+                )
+    except (KeyError, TypeError, AttributeError, IndexError) as error:
+        raise ValueError(f"{path} has a damaged safetensors header ({type(error).__name__})") from None
+    except ValueError as error:
+        if str(error).startswith(str(path)):
+            raise
         raise ValueError(f"{path} has a damaged safetensors header ({type(error).__name__})") from None
     needed = 8 + length + max(ends, default=0)
     if needed > size:
@@ -59,6 +104,7 @@ def check_safetensors(path: Path) -> None:
 
 def check_weight_files(files: list[Path]) -> None:
     for file in files:
+        check_regular_file(file)
         if file.suffix == ".safetensors":
             check_safetensors(file)
         elif file.stat().st_size == 0:

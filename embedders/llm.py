@@ -31,7 +31,9 @@ from embedders.base import (
 from embedders.cache import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
+    check_folder_entries,
     check_gguf,
+    check_regular_file,
     check_shards,
     check_weight_files,
     user_weights,
@@ -666,6 +668,7 @@ for _model in PAPER_MODELS:
 def check_llm_path(path: Path) -> None:
     usage = "give a transformers model folder (config.json plus *.safetensors or *.bin weights) or a .gguf file"
     if path.is_dir():
+        check_folder_entries(path)
         if not (path / "config.json").is_file():
             raise ValueError(f"{path} has no config.json; {usage}")
         if not weight_files(path):
@@ -674,6 +677,7 @@ def check_llm_path(path: Path) -> None:
         check_shards(path)
         check_weight_files(weight_files(path))
         return
+    check_regular_file(path)
     try:
         with open(path, "rb") as handle:
             head = handle.read(len(GGUF_MAGIC))

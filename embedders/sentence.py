@@ -32,7 +32,7 @@ from embedders.base import (
     WordInContext,
 )
 from embedders.cache import cache_root, cached_sha256
-from embedders.files import check_config_json, check_weight_files, user_weights
+from embedders.files import check_config_json, check_folder_entries, check_weight_files, user_weights
 from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_kind
 from embedders.threads import cpu_share
@@ -458,6 +458,7 @@ def sbert_mpnet() -> SentenceTransformerEmbedder:
 def check_sbert(path: Path) -> None:
     if not path.is_dir():
         raise ValueError(f"{path} is not a folder; give a sentence-transformers model folder")
+    check_folder_entries(path)
     if not ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         raise ValueError(f"{path} has neither modules.json nor config.json, so it is no sentence-transformers model")
     weights = sorted(p for pattern in ("*.safetensors", "pytorch_model.bin") for p in path.rglob(pattern))

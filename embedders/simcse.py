@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, WordInContext
-from embedders.files import check_config_json, check_weight_files, user_weights
+from embedders.files import check_config_json, check_folder_entries, check_weight_files, user_weights
 from embedders.registry import register_embedder, register_kind
 from embedders.sentence import (
     encode_texts,
@@ -208,6 +208,7 @@ for _name, _checkpoint in CHECKPOINTS.items():
 def check_simcse_folder(path: Path) -> None:
     if not path.is_dir():
         raise ValueError(f"{path} is not a folder; give a SimCSE checkpoint folder (config.json, weights, tokenizer)")
+    check_folder_entries(path)
     if not (path / "config.json").is_file():
         raise ValueError(f"{path} has no config.json, so it is no transformers checkpoint")
     if not any((path / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):

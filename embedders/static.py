@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from embedders.base import (
     WordInContext,
     sha256_file,
 )
-from embedders.files import EmbedderFileError
+from embedders.files import EmbedderFileError, check_regular_file
 from embedders.registry import register_embedder, register_kind
 
 TOKEN = re.compile(r"\w+(?:'\w+)?")
@@ -118,6 +118,7 @@ def glove_6b_50d() -> StaticEmbedder:
 def _refuse_pickles(path: Path) -> None:
     if path.is_dir():
         raise ValueError(f"{path} is a folder; give the vectors file itself")
+    check_regular_file(path)
     if path.suffix.lower() in PICKLED_SUFFIXES:
         raise ValueError(
             f"{path.name} looks like a pickled gensim/numpy file, which is never loaded (it can run code). "
@@ -144,27 +145,86 @@ def _is_binary_word2vec(path: Path) -> bool:
     return path.suffix.lower() == ".bin" or path.name.lower().endswith(".bin.gz")
 
 
+def _fields(line: bytes) -> list[str]:
+    """A text vector line's fields, split as gensim splits them: on single spaces only, so a word may hold any
+    other whitespace (gensim reads "New\u00a0York" as one word)."""
+    text = line.rstrip().decode("utf-8")
+    return text.split(" ") if text else []
+
+
 def _text_row(line: bytes, dimension: int | None) -> str | None:
     """What is wrong with ``WORD v1 ... vD`` on this line, or None when it is such a row."""
     try:
-        fields = line.decode("utf-8").split()
+        fields = _fields(line)
     except UnicodeDecodeError:
         return "it is not UTF-8 text"
+    tabs = "; its fields are separated by tabs, gensim reads them separated by single spaces" if b"\t" in line else ""
     if len(fields) < 2:
-        return f"it has {len(fields)} fields"
+        return f"it has {len(fields)} fields{tabs}"
+    if "\t" in fields[0]:
+        # gensim would read "the<TAB>1" as the word and one value fewer: a tab-separated file, misread silently
+        return f"its word {fields[0]!r} holds a tab{tabs}"
     try:
         values = [float(value) for value in fields[1:]]
     except ValueError:
-        return "its values are not all numbers"
+        return f"its values are not all numbers{tabs}"
     if dimension is not None and len(values) != dimension:
-        return f"it has {len(values)} values, not {dimension}"
+        return f"it has {len(values)} values, not {dimension}{tabs}"
     return None
+
+
+def _rows_problem(path: Path, lines: Iterable[bytes], first: int, announced: int | None) -> str | None:
+    """What is wrong with a text vectors file's rows taken together (``lines`` are all of them, the first being
+    line ``first``): a word twice (gensim would silently keep only the first), or fewer or more rows than the
+    header announces (gensim would fail, or silently read only the announced ones)."""
+    seen: dict[str, int] = {}
+    rows = 0
+    for number, line in enumerate(lines, start=first):
+        if not line.strip():
+            continue
+        rows += 1
+        try:
+            word = _fields(line)[0]
+        except UnicodeDecodeError:
+            return f"{path}:{number}: it is not UTF-8 text"
+        if word in seen:
+            return f"{path}:{number}: the word {word!r} again (first on line {seen[word]}); gensim would keep one"
+        seen[word] = number
+    if announced is not None and rows != announced:
+        return f"{path}: line 1 announces {announced} vectors, the file has {rows} rows after it"
+    return None
+
+
+def _line_count(path: Path) -> int:
+    """Lines of the (decompressed) file as gensim counts them (a last line without a newline counts), by one
+    fast pass over its bytes."""
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    count, last = 0, b"\n"
+    with opener(path, "rb") as handle:
+        while chunk := handle.read(1 << 24):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _text_rows_problem(path: Path, header: bool, announced: int | None) -> str | None:
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        if header:
+            handle.readline()
+        return _rows_problem(path, handle, 1 + header, announced)
+
+
+def _whole_head(path: Path, head: bytes) -> bool:
+    """The checked head holds the whole file, so the rows can be checked together at parse time."""
+    return len(head) < HEAD_BYTES if path.suffix.lower() == ".gz" else path.stat().st_size <= HEAD_BYTES
 
 
 def check_word2vec(path: Path) -> None:
     """Header ``COUNT DIM``; then binary records for .bin files and text rows otherwise, as the suffix promises."""
     _refuse_pickles(path)
-    header, newline, rest = _head(path).partition(b"\n")
+    head = _head(path)
+    header, newline, rest = head.partition(b"\n")
     fields = header.split()
     if len(fields) != 2 or not all(part.isdigit() for part in fields):
         raise ValueError(
@@ -194,22 +254,27 @@ def check_word2vec(path: Path) -> None:
             f"{path}:2: not a text vector 'WORD' + {dimension} numbers ({problem}); "
             "a binary word2vec file must be named .bin"
         )
+    elif _whole_head(path, head) and (rows := _rows_problem(path, rest.split(b"\n"), 2, count)):
+        raise ValueError(rows)
 
 
 def check_glove(path: Path) -> None:
     """Every line in the first 64 KB is ``WORD v1 ... vD`` with the same D (the rest is checked as it loads)."""
     _refuse_pickles(path)
-    lines = _head(path).split(b"\n")
+    head = _head(path)
+    lines = head.split(b"\n")
     fields = lines[0].split()
     if len(fields) == 2 and all(field.isdigit() for field in fields):
         raise ValueError(f"{path}: line 1 is a word2vec header 'VOCAB_SIZE DIMENSION'; use word2vec:PATH")
-    if _text_row(lines[0], None) is not None:
-        raise ValueError(f"{path}: line 1 is not 'WORD v1 v2 ...' as in GloVe's text files")
-    dimension = len(fields) - 1
+    if problem := _text_row(lines[0], None):
+        raise ValueError(f"{path}: line 1 is not 'WORD v1 v2 ...' as in GloVe's text files ({problem})")
+    dimension = len(_fields(lines[0])) - 1
     complete = lines[:-1] if len(lines) > 1 else lines  # the last piece may be a line cut by the 64 KB read
     for number, line in enumerate(complete, start=1):
         if line.strip() and (problem := _text_row(line, dimension)):
             raise ValueError(f"{path}:{number}: {problem} (line 1 has {dimension})")
+    if _whole_head(path, head) and (rows := _rows_problem(path, lines, 1, None)):
+        raise ValueError(rows)
 
 
 def _first_bad_row(path: Path, dimension: int, header: bool) -> str:
@@ -223,8 +288,17 @@ def _first_bad_row(path: Path, dimension: int, header: bool) -> str:
 
 
 def _load_text_or_binary(path: Path, *, binary: bool, header: bool) -> KeyedVectors:
+    """gensim's reader, refusing what it would load only in part: a word twice, rows the header does not count."""
+    announced = int(_head(path).split(b"\n", 1)[0].split()[0]) if header else None
     try:
-        return KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=not header)
+        lines = None if binary else _line_count(path) - header
+    except (OSError, EOFError) as error:  # e.g. a .gz cut short: gensim would stop at the same place
+        raise EmbedderFileError(f"{path} cannot be read to its end ({error}): truncated or damaged?") from None
+    # gensim reads only the announced rows: more would be dropped silently, so they are counted first
+    if header and lines is not None and lines != announced and (problem := _text_rows_problem(path, True, announced)):
+        raise EmbedderFileError(problem)
+    try:
+        vectors = KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=not header)
     except (ValueError, EOFError, UnicodeDecodeError, OSError) as error:
         if binary:
             raise EmbedderFileError(f"{path}: not a readable binary word2vec file ({error})") from None
@@ -232,6 +306,19 @@ def _load_text_or_binary(path: Path, *, binary: bool, header: bool) -> KeyedVect
         dimension = int(head[0].split()[1]) if header else len(head[0].split()) - 1
         where = _first_bad_row(path, dimension, header)
         raise EmbedderFileError(f"{where}: gensim could not read it as text vectors ({error})") from None
+    # gensim keeps the first vector of a word given twice and shrinks the matrix: a silently partial load
+    if (
+        lines is not None
+        and len(vectors.key_to_index) < lines
+        and (problem := _text_rows_problem(path, header, announced))
+    ):
+        raise EmbedderFileError(problem)
+    if binary and announced is not None and len(vectors.key_to_index) < announced:
+        raise EmbedderFileError(
+            f"{path}: line 1 announces {announced} vectors, gensim found {len(vectors.key_to_index)} distinct "
+            "words in them: a word appears more than once and only its first vector would be kept"
+        )
+    return vectors
 
 
 def check_fasttext(path: Path) -> None:

@@ -23,7 +23,7 @@ from harness.ledger import (
     ledgers_in,
     read_ledger,
 )
-from harness.options import writable_folder
+from harness.options import path_option, writable_folder
 from harness.report import claims_of, measurements_of
 from harness.summary import claim_lines, claims_table, paper_lines, scale_table
 
@@ -50,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--claims-history",
-        type=Path,
+        type=path_option("--claims-history"),
         default=None,
         metavar="DIR",
         help="folder of earlier ledgers for the dashboard's history (default: the --ledger-dir folder)",

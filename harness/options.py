@@ -11,14 +11,33 @@ import pytest
 
 from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
-from fixtures import DATASETS, DatasetFormatError, Resolver
+from evals.tasks.rated_pairs import MIN_PAIRS
+from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
 from harness.embedding_cache import CACHE_VARIABLE, MODES
 from harness.expectations import ExpectationsError, load_expectations
 
 
+def given_path(option: str, value: str) -> Path:
+    """A path the user typed; an empty one is refused, as Path("") would silently mean the current folder."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(f"{option} {value!r}: the path is empty")
+    return Path(value).expanduser()
+
+
+def path_option(option: str) -> Callable[[str], Path]:
+    def check(value: str) -> Path:
+        return given_path(option, value)
+
+    return check
+
+
 def embedder_specs(value: str) -> list[EmbedderEntry]:
+    specs = [spec.strip() for spec in value.split(",")]
+    if not all(specs):
+        # an empty --embedder would otherwise select nothing, which the session reads as "every embedder"
+        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or KIND:PATH")
     try:
-        return [resolve(spec) for spec in value.split(",") if spec.strip()]
+        return [resolve(spec) for spec in specs]
     except SpecError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -29,16 +48,29 @@ def dataset_path(value: str) -> tuple[str, Path]:
         raise argparse.ArgumentTypeError(
             f"--dataset {value!r}: expected NAME=PATH with NAME one of {', '.join(sorted(DATASETS))}"
         )
-    path = Path(raw).expanduser()
+    path = given_path(f"--dataset {name}=", raw)
     if not path.exists():
         raise argparse.ArgumentTypeError(f"--dataset {name}={path}: the path does not exist")
     try:
-        Resolver(((name, path),)).load(
-            name
-        )  # parsing takes milliseconds: a malformed line is a usage error before any model loads
+        # parsing takes milliseconds: a malformed line is a usage error before any model loads
+        dataset = Resolver(((name, path),)).load(name)
     except DatasetFormatError as error:
         raise argparse.ArgumentTypeError(f"--dataset {name}={path}: {error}") from None
+    if isinstance(dataset, WordPairs | SentencePairs) and len(dataset.pairs) < MIN_PAIRS:
+        raise argparse.ArgumentTypeError(
+            f"--dataset {name}={path}: {len(dataset.pairs)} rated pairs; a correlation needs at least {MIN_PAIRS}"
+        )
     return name, path
+
+
+def dataset_paths(given: list[tuple[str, Path]]) -> tuple[tuple[str, Path], ...]:
+    """Every --dataset once; the same NAME given two different files is a usage error, not first-one-wins."""
+    chosen: dict[str, Path] = {}
+    for name, path in given:
+        if name in chosen and chosen[name].resolve() != path.resolve():
+            raise pytest.UsageError(f"--dataset {name}= given twice with different paths: {chosen[name]} and {path}")
+        chosen.setdefault(name, path)
+    return tuple(chosen.items())
 
 
 def positive_int(value: str) -> int:
@@ -71,7 +103,7 @@ def readable_file(option: str, read: Callable[[Path], object], error: type[Excep
     """A file read once at parse time, so a missing or malformed one is a usage error naming the option and it."""
 
     def check(value: str) -> Path:
-        path = Path(value).expanduser()
+        path = given_path(option, value)
         try:
             read(path)
         except error as problem:
@@ -165,7 +197,7 @@ def add_options(parser: pytest.Parser) -> None:
     cache.addoption(
         "--cache-dir",
         dest="embedding_cache_dir",
-        type=Path,
+        type=path_option("--cache-dir"),
         default=None,
         metavar="DIR",
         help=f"folder of the embedding cache (default: ${CACHE_VARIABLE}, else ~/.cache/embedding-claims/embeddings)",
@@ -188,7 +220,7 @@ def writable_folder(option: str) -> Callable[[str], Path]:
     created or written, so the problem is a usage error rather than a lost ledger at the end of a long run."""
 
     def check(value: str) -> Path:
-        path = Path(value).expanduser().absolute()  # relative to where pytest was started, as users expect
+        path = given_path(option, value).absolute()  # relative to where pytest was started, as users expect
         try:
             if path.exists() and not path.is_dir():
                 raise argparse.ArgumentTypeError(f"{option} {value}: is a file, not a folder")

@@ -19,7 +19,7 @@ from fixtures import Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.loading import Usage, load_embedder
-from harness.options import add_options, cache_settings
+from harness.options import add_options, cache_settings, dataset_paths
 from harness.report import attach, measurements_of, summary_lines
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
@@ -78,7 +78,7 @@ def pytest_configure(config: pytest.Config) -> None:
         chosen = [entry for entry in EMBEDDERS.values() if entry.unavailable_reason() is None]
         config.stash[NOT_HERE] = [name for name, entry in EMBEDDERS.items() if entry not in chosen]
     config.stash[SELECTED] = {entry.name: entry for entry in chosen}
-    config.stash[RESOLVER] = Resolver(tuple(config.getoption("dataset")))
+    config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
     mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
     loading.configure(mode, folder)
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")

@@ -3,12 +3,16 @@ NaN, inf, zero, missing and truncated inputs counted in the record, never scored
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import pickle
 import re
 import subprocess
 import sys
+import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -402,3 +406,187 @@ def test_fuzz_vectors_files(tmp_path: Path, data: bytes, kind: str) -> None:
         assert str(path) in str(error)
     else:
         assert embedder.embed_words(["x"]).vectors.shape[0] == 1
+
+
+# -- not a regular file: refused when --embedder is parsed, never opened (a FIFO would block the session)
+
+
+def fifo(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def model_folder(folder: Path, fifo_name: str) -> Path:
+    """A folder each folder kind would otherwise accept, with a FIFO where one of its files goes."""
+    write(folder / "config.json", "{}")
+    write(folder / "modules.json", "[]")
+    write(folder / "vocab.txt", "[PAD]\n")
+    save_file({"w": np.zeros(2, dtype=np.float32)}, folder / "model.safetensors")
+    (folder / fifo_name).unlink(missing_ok=True)
+    fifo(folder / fifo_name)
+    return folder
+
+
+NOT_REGULAR = [
+    ("word2vec-fifo", lambda tmp: f"word2vec:{fifo(tmp / 'vectors.txt')}", "not a regular file"),
+    ("word2vec-bin-fifo", lambda tmp: f"word2vec:{fifo(tmp / 'vectors.bin')}", "not a regular file"),
+    ("glove-fifo", lambda tmp: f"glove:{fifo(tmp / 'glove.txt')}", "not a regular file"),
+    ("glove-gz-fifo", lambda tmp: f"glove:{fifo(tmp / 'glove.txt.gz')}", "not a regular file"),
+    ("fasttext-fifo", lambda tmp: f"fasttext:{fifo(tmp / 'cc.bin')}", "not a regular file"),
+    ("llm-gguf-fifo", lambda tmp: f"llm:{fifo(tmp / 'model.gguf')}", "not a regular file"),
+    ("glove-device", lambda tmp: "glove:/dev/zero", "not a regular file"),
+    ("word2vec-device", lambda tmp: "word2vec:/dev/null", "not a regular file"),
+    ("llm-device", lambda tmp: "llm:/dev/zero", "not a regular file"),
+    ("llm-fifo-weights", lambda tmp: f"llm:{model_folder(tmp / 'llm', 'model-2.safetensors')}", "not a regular"),
+    ("llm-fifo-config", lambda tmp: f"llm:{model_folder(tmp / 'llm', 'config.json')}", "not a regular file"),
+    ("llm-fifo-tokenizer", lambda tmp: f"llm:{model_folder(tmp / 'llm', 'tokenizer.json')}", "not a regular"),
+    ("sbert-fifo-weights", lambda tmp: f"sbert:{model_folder(tmp / 'sb', 'model.safetensors')}", "not a regular"),
+    ("sbert-fifo-in-module", lambda tmp: f"sbert:{model_folder(tmp / 'sb', '1_Pooling')}", "not a regular"),
+    ("simcse-fifo-tokenizer", lambda tmp: f"simcse:{model_folder(tmp / 'sc', 'tokenizer.json')}", "not a regular"),
+    ("simcse-fifo-weights", lambda tmp: f"simcse-sup:{model_folder(tmp / 'sc', 'model.safetensors')}", "not a regu"),
+]
+
+
+@pytest.mark.parametrize(("make", "message"), [c[1:] for c in NOT_REGULAR], ids=[c[0] for c in NOT_REGULAR])
+def test_not_a_regular_file_is_refused_unread(tmp_path: Path, make: Callable[[Path], str], message: str) -> None:
+    spec = make(tmp_path)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            resolve(spec)
+            outcome.append(None)
+        except BaseException as error:  # handed to the test thread
+            outcome.append(error)
+
+    worker = threading.Thread(target=attempt, daemon=True)  # a FIFO opened for reading would block it forever
+    worker.start()
+    worker.join(timeout=60)
+    assert outcome, f"resolve({spec!r}) blocked"
+    assert isinstance(outcome[0], SpecError) and re.search(message, str(outcome[0])), outcome[0]
+    assert str(outcome[0]).startswith(f"--embedder {spec}: ")
+
+
+def test_a_folder_where_a_weights_file_is_expected(tmp_path: Path) -> None:
+    folder = model_folder(tmp_path / "sb", "tokenizer.json")
+    (folder / "tokenizer.json").unlink()
+    (folder / "model.safetensors").unlink()
+    (folder / "model.safetensors").mkdir()
+    with pytest.raises(SpecError, match=r"model\.safetensors is a folder where a file is expected"):
+        resolve(f"sbert:{folder}")
+
+
+def test_fifo_on_the_command_line_exits_4_without_blocking(tmp_path: Path) -> None:
+    path = fifo(tmp_path / "glove.txt")
+    result = run_pytest("evals/", "--collect-only", "-q", f"--embedder=glove:{path}")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "not a regular file" in result.stderr and "Traceback" not in result.stderr
+
+
+# -- text vectors gensim would load only in part: exit 4 when the whole file is in the checked head, else a skip
+
+
+def big_rows(count: int, prefix: str = "w") -> list[str]:
+    return [f"{prefix}{index} 0.1 0.2 0.3" for index in range(count)]  # 9000 rows: about 110 KB, past the head
+
+
+WHOLE_FILE = [
+    ("word2vec-duplicate", "word2vec", "3 4\nthe 1 2 3 4\ncat 1 2 3 5\nthe 1 2 3 6\n", r":4: the word 'the' again"),
+    ("glove-duplicate", "glove", "the 1 2 3\ncat 1 2 4\nthe 1 2 5\n", r":3: the word 'the' again \(first on line 1\)"),
+    ("glove-tabs", "glove", "the\t1\t2\t3\ncat\t1\t2\t4\n", "separated by tabs"),
+    ("glove-tab-after-word", "glove", "the\t1 2 3\ncat\t1 2 4\n", "separated by tabs"),
+    ("word2vec-tabs", "word2vec", "2 3\nthe\t1\t2\t3\ncat\t1\t2\t4\n", "separated by tabs"),
+    ("word2vec-more-rows", "word2vec", "2 3\nthe 1 2 3\ncat 1 2 4\ndog 1 2 5\n", "announces 2 vectors, the file has 3"),
+    (
+        "word2vec-fewer-rows",
+        "word2vec",
+        "4 3\nthe 1 2 3\ncat 1 2 4\ndog 1 2 5\n",
+        "announces 4 vectors, the file has 3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "text", "message"), [c[1:] for c in WHOLE_FILE], ids=[c[0] for c in WHOLE_FILE])
+def test_a_partial_load_is_refused_at_parse_time(tmp_path: Path, kind: str, text: str, message: str) -> None:
+    path = write(tmp_path / "vectors.txt", text)
+    with pytest.raises(SpecError, match=message) as caught:
+        resolve(f"{kind}:{path}")
+    assert str(path) in str(caught.value)
+
+
+PAST_THE_HEAD = [
+    ("glove-duplicate", "glove", [*big_rows(9000), "w3 0.1 0.2 0.4"], r":9001: the word 'w3' again"),
+    ("word2vec-duplicate", "word2vec", ["9001 3", *big_rows(9000), "w3 0.1 0.2 0.4"], r":9002: the word 'w3' again"),
+    (
+        "word2vec-more-rows",
+        "word2vec",
+        ["8999 3", *big_rows(9000)],
+        ": line 1 announces 8999 vectors, the file has 9000",
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "rows", "message"), [c[1:] for c in PAST_THE_HEAD], ids=[c[0] for c in PAST_THE_HEAD])
+def test_a_partial_load_past_the_head_is_a_skip_naming_the_file(
+    tmp_path: Path, kind: str, rows: list[str], message: str
+) -> None:
+    path = write(tmp_path / "vectors.txt", "\n".join(rows) + "\n")
+    entry = resolve(f"{kind}:{path}")
+    with pytest.raises(EmbedderFileError, match=f"{re.escape(str(path))}{message}"):
+        entry.load()
+
+
+def test_binary_word2vec_with_a_word_twice_is_a_skip(tmp_path: Path) -> None:
+    record = b"".join(
+        word + b" " + np.arange(4, dtype=np.float32).tobytes() + b"\n" for word in (b"the", b"cat", b"the")
+    )
+    path = write(tmp_path / "vectors.bin", b"3 4\n" + record)
+    with pytest.raises(EmbedderFileError, match="a word appears more than once"):
+        resolve(f"word2vec:{path}").load()
+
+
+@pytest.mark.parametrize("kind", ["glove", "word2vec"])
+def test_words_gensim_accepts_are_accepted(tmp_path: Path, kind: str) -> None:
+    """gensim splits a vector line on single spaces only: a word may hold a non-breaking space."""
+    rows = ["New\u00a0York 0.1 0.2 0.3", "the 1 2 3", "cat 1 2 4"]
+    path = write(tmp_path / "vectors.txt", "\n".join(([] if kind == "glove" else ["3 3"]) + rows) + "\n")
+    embedder = resolve(f"{kind}:{path}").load()
+    gensim = KeyedVectors.load_word2vec_format(str(path), no_header=kind == "glove")
+    assert embedder.vocabulary() == gensim.index_to_key == ["New\u00a0York", "the", "cat"]
+    assert embedder.embed_words(["New\u00a0York"]).found.all()
+
+
+@pytest.mark.parametrize("kind", ["glove", "word2vec"])
+def test_truncated_gzip_vectors_are_a_skip_naming_the_file(tmp_path: Path, kind: str) -> None:
+    rows = ([] if kind == "glove" else ["9000 3"]) + big_rows(9000)
+    whole = gzip.compress(("\n".join(rows) + "\n").encode())
+    path = write(tmp_path / "vectors.txt.gz", whole[: len(whole) * 3 // 4])  # the checked head still decompresses
+    entry = resolve(f"{kind}:{path}")
+    with pytest.raises(EmbedderFileError, match=re.escape(str(path))):
+        entry.load()
+
+
+def safetensors_bytes(header: dict[str, object], data: bytes) -> bytes:
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + data
+
+
+DAMAGED_SAFETENSORS = [
+    ("shape-too-big", {"w": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 16]}}, "does not fit its offsets"),
+    ("dtype-wider", {"w": {"dtype": "F64", "shape": [4], "data_offsets": [0, 16]}}, "does not fit its offsets"),
+    ("offsets-reversed", {"w": {"dtype": "F32", "shape": [4], "data_offsets": [16, 0]}}, "does not fit its offsets"),
+    ("shape-not-numbers", {"w": {"dtype": "F32", "shape": ["x"], "data_offsets": [0, 16]}}, "damaged safetensors"),
+]
+
+
+@pytest.mark.parametrize(
+    ("header", "message"), [c[1:] for c in DAMAGED_SAFETENSORS], ids=[c[0] for c in DAMAGED_SAFETENSORS]
+)
+def test_safetensors_whose_header_does_not_fit_its_data(tmp_path: Path, header: dict, message: str) -> None:
+    folder = model_folder(tmp_path / "llm", "unused")
+    (folder / "unused").unlink()
+    write(folder / "model.safetensors", safetensors_bytes(header, bytes(16)))
+    with pytest.raises(SpecError, match=message) as caught:
+        resolve(f"llm:{folder}")
+    assert "model.safetensors" in str(caught.value)

@@ -31,6 +31,9 @@ def files(tmp: Path) -> dict[str, Path]:
         "unknown-key.toml": '[[expect]]\ncheck = "x"\nwho = "*"\nmetric = "r"\nat_least = 0\nwhy = "-"\nwhen = 1\n',
         "bad-claims.toml": '[[claim]]\nid = "X"\n',
         "latin1.toml": "why = 'caf\xe9'\n",
+        "two-pairs.txt": "cat\tdog\t7.5\ncar\tautomobile\t9\n",
+        "three-pairs.txt": "cat\tdog\t7.5\ncar\tautomobile\t9\nsun\tmoon\t5\n",
+        "three-pairs-again.txt": "cat\tdog\t7.5\ncar\tautomobile\t9\nsun\tmoon\t6\n",
     }
     for name, text in made.items():
         (tmp / name).write_bytes(text.encode("latin-1"))
@@ -59,17 +62,61 @@ CASES = [
     ("ledger-dir-under-a-file", ["--ledger-dir", "{bad.toml}/ledger"], "bad.toml is a file, so the folder cannot"),
     ("claims-report-is-a-file", ["--claims-report", "{bad.toml}"], "--claims-report .*bad.toml: is a file"),
     ("cache-mode", ["--cache", "sometimes"], "--cache: invalid choice: 'sometimes'"),
+    # empty values: never "every embedder" or the current folder
+    ("embedder-empty", ["--embedder", ""], "--embedder: --embedder '': an empty name"),
+    ("embedder-blank", ["--embedder= "], "--embedder: --embedder ' ': an empty name"),
+    ("embedder-empty-in-list", ["--embedder", "glove-6b-50d,"], "--embedder 'glove-6b-50d,': an empty name"),
+    ("cache-dir-empty", ["--cache-dir="], "--cache-dir: --cache-dir '': the path is empty"),
+    ("dataset-empty-path", ["--dataset", "men="], "--dataset: --dataset men= '': the path is empty"),
+    ("expectations-empty", ["--expectations="], "--expectations: --expectations '': the path is empty"),
+    ("claims-empty", ["--claims="], "--claims: --claims '': the path is empty"),
+    ("ledger-dir-empty", ["--ledger-dir="], "--ledger-dir: --ledger-dir '': the path is empty"),
+    ("claims-report-empty", ["--claims-report="], "--claims-report: --claims-report '': the path is empty"),
+    ("claims-history-empty", ["--claims-history="], "--claims-history: --claims-history '': the path is empty"),
+    # one dataset name, two files: an error, not first-one-wins
+    (
+        "dataset-twice",
+        ["--dataset", "men={three-pairs.txt}", "--dataset", "men={three-pairs-again.txt}"],
+        "--dataset men= given twice with different paths: .*three-pairs.txt and .*three-pairs-again.txt",
+    ),
+    # too few items for the dataset's statistic: a usage error, not a ValueError mid-session
+    ("dataset-two-pairs", ["--dataset", "men={two-pairs.txt}"], "two-pairs.txt: 2 rated pairs; a correlation needs"),
+    ("dataset-two-pairs-ws", ["--dataset", "wordsim353={two-pairs.txt}"], "wordsim353=.*: 2 rated pairs"),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
 def test_bad_option_is_a_usage_error_naming_it(tmp_path: Path, args: list[str], message: str) -> None:
     made = files(tmp_path)
-    args = [
-        str(made[arg[1 : arg.index("}")]]) + arg[arg.index("}") + 1 :] if arg.startswith("{") else arg for arg in args
-    ]
+    args = [re.sub(r"\{([^}]+)\}", lambda name: str(made[name[1]]), arg) for arg in args]
     result = run_pytest(*map(str, args))
     assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
     error = " ".join(result.stderr.split())
     assert re.search(message, error), error[-1500:]
     assert "Traceback" not in result.stderr
+
+
+def test_same_dataset_twice_with_the_same_file_is_one(tmp_path: Path) -> None:
+    path = files(tmp_path)["three-pairs.txt"]
+    result = run_pytest("--dataset", f"men={path}", "--dataset", f"men={tmp_path}/../{tmp_path.name}/{path.name}")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+
+def test_claims_path_after_a_space(tmp_path: Path) -> None:
+    """`--claims PATH` works as `--claims=PATH` once a test folder is named; with none, pytest picks its rootdir
+    from PATH before our plugin has declared --claims (no plugin can declare an option earlier), so README says
+    to write --claims=PATH: this pins the message a user then sees."""
+    claims = tmp_path / "claims.toml"
+    claims.write_bytes((ROOT / "evals" / "claims.toml").read_bytes())
+    spaced, joined = run_pytest("--claims", str(claims)), run_pytest(f"--claims={claims}")
+    assert spaced.returncode == joined.returncode == 0, spaced.stderr[-2000:] + joined.stderr[-2000:]
+    assert spaced.stdout.splitlines()[:-1] == joined.stdout.splitlines()[:-1]
+    bare = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "--claims", str(claims)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+    assert bare.returncode == 4 and "unrecognized arguments: --claims" in bare.stderr, bare.stderr[-2000:]

@@ -37,6 +37,20 @@ def forbidden_candidates(abc: np.ndarray, canonical: np.ndarray | None) -> np.nd
     return forbidden
 
 
+def same_word_ids(vectors: np.ndarray, usable: np.ndarray) -> np.ndarray | None:
+    """Per candidate, one id shared by every usable candidate the model gives the very same vector: the model's
+    own folding (a case-insensitive model maps "Athens" and "athens" to one vector), so a question's words are
+    excluded in every form the model cannot tell apart, as gensim's evaluator excludes their case variants.
+    None when every candidate is its own word (the common case: nothing beyond a, b and c to exclude)."""
+    ids = np.arange(len(vectors), dtype=np.int64)
+    rows = np.flatnonzero(usable)
+    if len(rows) == 0:
+        return None
+    _, first, inverse = np.unique(vectors[rows], axis=0, return_index=True, return_inverse=True)
+    ids[rows] = rows[first[inverse.reshape(-1)]]
+    return None if (ids == np.arange(len(vectors))).all() else ids
+
+
 def solve(
     unit: np.ndarray,
     abc: np.ndarray,
@@ -114,7 +128,7 @@ def analogy(
             row = position[word]
             return row if usable[row] else -1
 
-        canonical = None
+        canonical = same_word_ids(embeddings.vectors, usable)
         size_note = f"closed: the {len(words)} words of {dataset.info.name}"
     else:
         if not isinstance(embedder, HasVocabulary):
@@ -168,7 +182,7 @@ def analogy(
     protocol = {
         "method": method if method == "3cosadd" else f"3cosmul (epsilon {COSMUL_EPSILON})",
         "candidates": size_note,
-        "excluded": "the question words a, b, c",
+        "excluded": "the question words a, b, c in every form the model folds together (e.g. their case variants)",
         "oov_policy": oov,
         "inputs": inputs,
     }

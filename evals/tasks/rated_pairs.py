@@ -11,6 +11,8 @@ from evals.scoring import correlation, pair_cosines
 from evals.tasks.measurement import OOVPolicy, input_counts, usable_unit_vectors
 from fixtures import SentencePairs, WordPairs
 
+MIN_PAIRS = 3  # fewer leave a correlation undefined or trivially +-1
+
 
 def rated_pair_scores(
     name: str, dataset: WordPairs | SentencePairs, items: Sequence[str], embeddings: Embeddings, oov: OOVPolicy
@@ -31,7 +33,7 @@ def rated_pair_scores(
     else:
         similarity[~covered] = 0.0
         keep = np.ones_like(covered)
-    if keep.sum() < 3:
+    if keep.sum() < MIN_PAIRS:
         raise ValueError(
             f"{name} covers only {int(keep.sum())} pairs of {dataset.info.name}; "
             f"its vectors of the {len(items)} {'words' if isinstance(dataset, WordPairs) else 'sentences'}: "
