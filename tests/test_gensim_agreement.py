@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from gensim.test.utils import datapath
 
@@ -72,3 +73,27 @@ def test_lower_case_copies_match_gensim(glove, tmp_path: Path) -> None:
     score, sections = glove.keyed_vectors.evaluate_word_analogies(str(path), restrict_vocab=300_000)
     assert ours.metrics["accuracy"] == pytest.approx(score, abs=1e-12)
     assert ours.metrics["items_scored"] == len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
+
+
+class _Constant:
+    """A broken model: every word gets one and the same (non-zero) vector."""
+
+    def __init__(self, info) -> None:
+        self.info = info
+
+    def embed_words(self, words):
+        from embedders import Embeddings
+
+        return Embeddings(np.ones((len(words), 4), dtype=np.float32), np.ones(len(words), dtype=bool))
+
+
+def test_a_model_that_cannot_tell_words_apart_is_never_credited(glove, tmp_path: Path) -> None:
+    """Different words with the very same vector are not one word (only case variants with one vector are): with
+    every candidate equally good the answer is whichever comes first, and a question whose every candidate is
+    excluded is wrong, never answered by row 0."""
+    questions = parse_google_analogies("copies", _with_lower_case_copies(GOOGLE, tmp_path / "c.txt", SECTION))
+    constant = analogy(_Constant(glove.info), questions, "3cosadd", "closed").metrics["accuracy"]
+    assert constant < 0.1
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text(": s\nx y y x\n")  # the answer is the question's own first word, so nothing may answer
+    assert analogy(_Constant(glove.info), parse_google_analogies("tiny", tiny), "3cosadd").metrics["accuracy"] == 0

@@ -37,18 +37,17 @@ def forbidden_candidates(abc: np.ndarray, canonical: np.ndarray | None) -> np.nd
     return forbidden
 
 
-def same_word_ids(vectors: np.ndarray, usable: np.ndarray) -> np.ndarray | None:
-    """Per candidate, one id shared by every usable candidate the model gives the very same vector: the model's
-    own folding (a case-insensitive model maps "Athens" and "athens" to one vector), so a question's words are
-    excluded in every form the model cannot tell apart, as gensim's evaluator excludes their case variants.
-    None when every candidate is its own word (the common case: nothing beyond a, b and c to exclude)."""
-    ids = np.arange(len(vectors), dtype=np.int64)
-    rows = np.flatnonzero(usable)
-    if len(rows) == 0:
-        return None
-    _, first, inverse = np.unique(vectors[rows], axis=0, return_index=True, return_inverse=True)
-    ids[rows] = rows[first[inverse.reshape(-1)]]
-    return None if (ids == np.arange(len(vectors))).all() else ids
+def same_word_ids(words: list[str], vectors: np.ndarray, usable: np.ndarray) -> np.ndarray | None:
+    """Per candidate, one id shared by the usable candidates that are one word to the model: the same word under
+    case folding (as gensim folds a, b and c) *and* the very same vector (the model folds them: a case-insensitive
+    model maps "Athens" and "athens" to one vector). Two different words never merge, whatever their vectors, and
+    neither do case variants a model tells apart. None when every candidate is its own word (the common case)."""
+    ids = np.arange(len(words), dtype=np.int64)
+    first: dict[tuple[str, bytes], int] = {}
+    raw = np.ascontiguousarray(vectors)
+    for row in np.flatnonzero(usable):
+        ids[row] = first.setdefault((words[row].lower(), raw[row].tobytes()), int(row))
+    return None if (ids == np.arange(len(words))).all() else ids
 
 
 def solve(
@@ -74,7 +73,7 @@ def solve(
     word_vectors = unit[words]
     block = int(np.clip((8 << 20) // max(len(words), 1), 512, 8192))
     best_score = np.full(len(abc), -np.inf, dtype=np.float32)
-    best = np.zeros(len(abc), dtype=np.int64)
+    best = np.full(len(abc), -1, dtype=np.int64)  # -1: every candidate excluded, so the question is answered wrong
     for offset in range(0, len(unit), block):
         cosines = word_vectors @ unit[offset : offset + block].T  # distinct question words x candidates
         if method == "3cosmul":
@@ -128,7 +127,7 @@ def analogy(
             row = position[word]
             return row if usable[row] else -1
 
-        canonical = same_word_ids(embeddings.vectors, usable)
+        canonical = same_word_ids(words, embeddings.vectors, usable)
         size_note = f"closed: the {len(words)} words of {dataset.info.name}"
     else:
         if not isinstance(embedder, HasVocabulary):
@@ -155,7 +154,7 @@ def analogy(
     if covered.any():
         predicted = solve(unit, abc[covered], method, canonical, unusable=None if usable.all() else ~usable)
         if canonical is not None:
-            predicted = canonical[predicted]
+            predicted = np.where(predicted >= 0, canonical[np.maximum(predicted, 0)], -1)
         covered_rows = np.flatnonzero(covered)
         width = max(len(g) for g in gold)
         gold_matrix = np.full((len(covered_rows), width), -2, dtype=np.int64)
