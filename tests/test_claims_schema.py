@@ -214,6 +214,7 @@ ANALOGIES = names(Kind.ANALOGIES)
         ("related-vs-random-auc", {"negatives": "hard"}, "negatives = 'hard'"),
         ("related-vs-random-auc", {"relation": None}, r"missing \['relation'\]"),
         ("category-silhouette", {"dataset": "google-analogy"}, "is not a dataset of kind categories"),
+        ("category-silhouette", {"dataset": ["common-categories"]}, "is not a dataset of kind categories"),
         ("sentence-similarity", {"correlation": "kendall"}, "correlation = 'kendall'"),
         ("sentence-similarity", {"dataset": "wordsim353"}, "is not a dataset of kind sentence-pairs"),
         ("contextualization", {"measure": "varience"}, "measure = 'varience'"),
@@ -284,6 +285,17 @@ def test_an_expectation_may_name_any_registered_embedder_available_or_not(tmp_pa
     ]
     (claim, *_) = load_claims(write_claims(tmp_path / "claims.toml", document))[1]
     assert claim.expected_verdict("openai-3-large vs glove-6b-50d")[0] is Verdict.REFUTED
+
+
+def test_an_expectation_may_name_a_users_own_path_embedder_of_a_sides_family(tmp_path: Path) -> None:
+    """A `glove:PATH` embedder joins D1's static side through its family, so its expectations are not refused."""
+    document = copy_of_shipped()
+    document["claim"][0]["expect"] = [
+        {"comparison": "gemma3-270m vs glove:/data/my vectors.txt", "verdict": "refuted", "why": "w"},
+        {"comparison": "* vs glove:*", "verdict": "refuted", "why": "w"},
+    ]
+    (claim, *_) = load_claims(write_claims(tmp_path / "claims.toml", document))[1]
+    assert claim.expected_verdict("smollm2-135m vs glove:/x.txt")[0] is Verdict.REFUTED
 
 
 def test_an_unregistered_embedder_name_loads_with_a_warning_naming_it(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embedders import EMBEDDERS, EmbedderEntry
+from embedders import EMBEDDERS, KINDS, EmbedderEntry
 from evals.claims.metrics import METRIC_PARAMS, METRICS
 from evals.claims.settings import Settings
 from evals.records import Verdict
@@ -204,11 +204,21 @@ def check_claim(claim: Claim, where: str) -> None:
     if not possible:
         raise ClaimsFileError(f"{where}: subject and reference define no comparison between registered embedders")
     for number_, expectation in enumerate(claim.expected, start=1):
+        if _names_a_path_kind(claim, expectation.comparison):
+            continue  # a user's own KIND:PATH embedder joins through its family; its paths are not known here
         if not any(fnmatch.fnmatchcase(name, expectation.comparison) for name in possible):
             raise ClaimsFileError(
                 f"{where}: [[claim.expect]] #{number_}: comparison {expectation.comparison!r} matches no comparison "
                 f"of this claim (e.g. {sorted(possible)[0]!r})"
             )
+
+
+def _names_a_path_kind(claim: Claim, pattern: str) -> bool:
+    """Whether the pattern names a path kind (``glove:...``) whose family is on one of the claim's sides."""
+    families = {
+        f for side in (claim.subject, claim.reference, claim.anchor, claim.anchor_proxy) if side for f in side.families
+    }
+    return any(f"{kind}:" in pattern and str(entry.family) in families for kind, entry in KINDS.items())
 
 
 def possible_comparisons(claim: Claim) -> set[str]:
