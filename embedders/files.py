@@ -11,6 +11,7 @@ import json
 import math
 import os
 import pickle
+import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,20 @@ SAFETENSORS_DTYPE_BYTES = {
     **dict.fromkeys(("U64", "I64", "F64"), 8),
 }
 TRUST_REMOTE_CODE_VARIABLE = "EMBEDDING_CLAIMS_TRUST_REMOTE_CODE"
+# The files a transformers tokenizer is built from: tokenizer.json alone, or one of the slow tokenizers' sets.
+TOKENIZER_VOCABULARIES = (
+    ("tokenizer.json",),
+    ("vocab.txt",),
+    ("vocab.json", "merges.txt"),
+    ("tokenizer.model",),
+    ("spiece.model",),
+    ("sentencepiece.bpe.model",),
+)
+TOKENIZER_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+# Where a checkpoint keeps its input embedding matrix and its numbered blocks, across the usual architectures
+EMBEDDING_SUFFIXES = ("embed_tokens.weight", "word_embeddings.weight", "wte.weight")
+LAYER_NAME = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)\.")
+OTHER_TOWERS = ("vision", "visual", "audio")  # a multimodal checkpoint's other encoders have layers of their own
 
 
 class EmbedderFileError(EmbedderUnavailable):
@@ -57,18 +72,95 @@ def check_folder_entries(folder: Path) -> None:
             raise ValueError(f"{entry} is not a regular file (a FIFO, device or socket), so the folder is never read")
 
 
-def check_config_json(folder: Path) -> None:
-    config = folder / "config.json"
+def read_json_object(path: Path) -> dict[str, object]:
     try:
-        document = json.loads(config.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise ValueError(f"{config} is not valid JSON ({error})") from None
+        raise ValueError(f"{path} is not valid JSON ({error})") from None
     if not isinstance(document, dict):
-        raise ValueError(f"{config} holds a JSON {type(document).__name__}, not an object")
+        raise ValueError(f"{path} holds a JSON {type(document).__name__}, not an object")
+    return document
 
 
-def check_safetensors(path: Path) -> None:
-    """The 8-byte length, the JSON header, and every tensor's data inside the file (a cut copy fails here)."""
+def check_config_json(folder: Path) -> None:
+    read_json_object(folder / "config.json")
+
+
+def check_tokenizer(folder: Path) -> None:
+    """The folder holds a whole tokenizer whose files parse: transformers would otherwise fail deep inside, or
+    (a tokenizer.json cut short next to a vocab.txt) fall back to another tokenizer than the model's."""
+    for name in TOKENIZER_JSON_FILES:
+        if (folder / name).is_file():
+            read_json_object(folder / name)
+    tokenizer_json = folder / "tokenizer.json"
+    if tokenizer_json.is_file():
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            return
+        try:
+            Tokenizer.from_file(str(tokenizer_json))
+        except Exception as error:  # the Rust parser's one error type: the file does not fit its schema
+            raise ValueError(f"{tokenizer_json} is not a tokenizers file ({error})") from None
+        return
+    for files in TOKENIZER_VOCABULARIES[1:]:
+        present = [name for name in files if (folder / name).is_file()]
+        if present and len(present) < len(files):
+            missing = ", ".join(name for name in files if name not in present)
+            raise ValueError(f"{folder} has {', '.join(present)} but not {missing}, so its tokenizer is incomplete")
+        if present:
+            for name in present:
+                if (folder / name).stat().st_size == 0:
+                    raise ValueError(f"{folder / name} is empty, so the model has no tokenizer")
+            return
+    choices = " or ".join("+".join(files) for files in TOKENIZER_VOCABULARIES)
+    raise ValueError(f"{folder} has no tokenizer ({choices})")
+
+
+def check_config_matches_weights(folder: Path, tensors: dict[str, list[int]]) -> None:
+    """config.json's sizes against the safetensors' shapes: transformers refuses a different matrix shape only
+    with a traceback, and builds layers the weights lack from random numbers (or drops the extra ones) with a
+    warning, a silently partial load."""
+    document = read_json_object(folder / "config.json")
+    config = document.get("text_config") if isinstance(document.get("text_config"), dict) else document
+    assert isinstance(config, dict)
+    text = {name: shape for name, shape in tensors.items() if not any(tower in name for tower in OTHER_TOWERS)}
+
+    def size(*keys: str) -> int | None:
+        found = next((config[key] for key in keys if key in config), None)
+        return found if isinstance(found, int) and not isinstance(found, bool) else None
+
+    vocabulary, hidden = size("vocab_size"), size("hidden_size", "n_embd", "d_model")
+    embedding = next((name for name in text if name.endswith(EMBEDDING_SUFFIXES) and len(text[name]) == 2), None)
+    if embedding is not None and vocabulary is not None and hidden is not None:
+        if list(text[embedding]) != [vocabulary, hidden]:
+            raise ValueError(
+                f"{folder / 'config.json'} says vocab_size {vocabulary} and hidden_size {hidden}, but the weights' "
+                f"{embedding} has shape {list(text[embedding])}"
+            )
+    layers = size("num_hidden_layers", "n_layer", "num_layers")
+    present = {int(match.group(1)) for name in text if (match := LAYER_NAME.search(name))}
+    if layers is not None and present and present != set(range(layers)):
+        raise ValueError(
+            f"{folder / 'config.json'} says num_hidden_layers {layers}, but the weights hold layers "
+            f"{_ranges(sorted(present))}"
+        )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """0, 1, 2, 5 as '0-2, 5'."""
+    spans: list[list[int]] = []
+    for number in numbers:
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+
+
+def check_safetensors(path: Path) -> dict[str, list[int]]:
+    """The 8-byte length, the JSON header, and every tensor's data inside the file (a cut copy fails here);
+    returns each tensor's shape."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -100,15 +192,19 @@ def check_safetensors(path: Path) -> None:
     needed = 8 + length + max(ends, default=0)
     if needed > size:
         raise ValueError(f"{path} is truncated: its header describes {needed} bytes, the file has {size}")
+    return {name: [int(extent) for extent in entry["shape"]] for name, entry in tensors.items()}
 
 
-def check_weight_files(files: list[Path]) -> None:
+def check_weight_files(files: list[Path]) -> dict[str, list[int]]:
+    """Checks each file; returns the shapes of all the safetensors' tensors (a pickled .bin is not opened)."""
+    shapes: dict[str, list[int]] = {}
     for file in files:
         check_regular_file(file)
         if file.suffix == ".safetensors":
-            check_safetensors(file)
+            shapes |= check_safetensors(file)
         elif file.stat().st_size == 0:
             raise ValueError(f"{file} is empty")
+    return shapes
 
 
 def check_shards(folder: Path) -> None:

@@ -31,10 +31,12 @@ from embedders.base import (
 from embedders.cache import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
+    check_config_matches_weights,
     check_folder_entries,
     check_gguf,
     check_regular_file,
     check_shards,
+    check_tokenizer,
     check_weight_files,
     user_weights,
 )
@@ -675,7 +677,8 @@ def check_llm_path(path: Path) -> None:
             raise ValueError(f"{path} has config.json but no weights (*.safetensors or *.bin); {usage}")
         check_config_json(path)
         check_shards(path)
-        check_weight_files(weight_files(path))
+        check_config_matches_weights(path, check_weight_files(weight_files(path)))
+        check_tokenizer(path)
         return
     check_regular_file(path)
     try:

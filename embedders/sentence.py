@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -32,7 +33,14 @@ from embedders.base import (
     WordInContext,
 )
 from embedders.cache import cache_root, cached_sha256
-from embedders.files import check_config_json, check_folder_entries, check_weight_files, user_weights
+from embedders.files import (
+    check_config_json,
+    check_config_matches_weights,
+    check_folder_entries,
+    check_tokenizer,
+    check_weight_files,
+    user_weights,
+)
 from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_kind
 from embedders.threads import cpu_share
@@ -468,6 +476,30 @@ def check_sbert(path: Path) -> None:
         if config.is_file():
             check_config_json(config.parent)
     check_weight_files(weights)
+    for folder in transformer_folders(path):
+        if not folder.is_dir():
+            raise ValueError(f"{path / 'modules.json'} names the module folder {folder}, which is not there")
+        shapes = check_weight_files(sorted(folder.glob("*.safetensors")))
+        if (folder / "config.json").is_file():
+            check_config_matches_weights(folder, shapes)
+        check_tokenizer(folder)
+
+
+def transformer_folders(path: Path) -> list[Path]:
+    """The folders of the model's Transformer modules (each with its own config and tokenizer), as modules.json
+    names them; a folder without modules.json is one plain transformers model."""
+    modules = path / "modules.json"
+    if not modules.is_file():
+        return [path]
+    try:
+        entries = json.loads(modules.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"{modules} is not valid JSON ({error})") from None
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise ValueError(f"{modules} should be a JSON list of modules, each an object")
+    return [
+        path / str(entry.get("path", "")) for entry in entries if str(entry.get("type", "")).endswith(".Transformer")
+    ]
 
 
 @register_kind("sbert", family=Family.SENTENCE_ENCODER, summary="sentence-transformers model folder", check=check_sbert)

@@ -23,7 +23,14 @@ from typing import Any
 import numpy as np
 
 from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, WordInContext
-from embedders.files import check_config_json, check_folder_entries, check_weight_files, user_weights
+from embedders.files import (
+    check_config_json,
+    check_config_matches_weights,
+    check_folder_entries,
+    check_tokenizer,
+    check_weight_files,
+    user_weights,
+)
 from embedders.registry import register_embedder, register_kind
 from embedders.sentence import (
     encode_texts,
@@ -36,7 +43,6 @@ from embedders.sentence import (
 
 SENTENCE_MAX_TOKENS = 128  # SimCSE's own encode() truncates here
 CONTEXT_MAX_TOKENS = 512  # a word late in a long sentence must stay reachable
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
 
 
 @dataclass(frozen=True)
@@ -213,10 +219,10 @@ def check_simcse_folder(path: Path) -> None:
         raise ValueError(f"{path} has no config.json, so it is no transformers checkpoint")
     if not any((path / name).is_file() for name in ("model.safetensors", "pytorch_model.bin")):
         raise ValueError(f"{path} has no model.safetensors or pytorch_model.bin")
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):
-        raise ValueError(f"{path} has no tokenizer ({', '.join(TOKENIZER_FILES)})")
+    check_tokenizer(path)
     check_config_json(path)
-    check_weight_files([path / name for name in ("model.safetensors", "pytorch_model.bin") if (path / name).is_file()])
+    weights = [path / name for name in ("model.safetensors", "pytorch_model.bin") if (path / name).is_file()]
+    check_config_matches_weights(path, check_weight_files(weights))
 
 
 def folder_is_supervised(path: Path) -> bool:

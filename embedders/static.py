@@ -220,6 +220,35 @@ def _whole_head(path: Path, head: bytes) -> bool:
     return len(head) < HEAD_BYTES if path.suffix.lower() == ".gz" else path.stat().st_size <= HEAD_BYTES
 
 
+def _binary_extra(path: Path, count: int, dimension: int) -> str | None:
+    """What follows the announced records of a binary word2vec file, read as gensim reads them (a word up to a
+    space, then DIMENSION float32s): gensim stops after COUNT records and ignores the rest silently."""
+    width = 4 * dimension
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as handle:
+        handle.readline()
+        buffer, start, records = b"", 0, 0
+        while records < count:
+            space = buffer.find(b" ", start)
+            if space == -1 or len(buffer) - space - 1 < width:
+                more = handle.read(1 << 20)
+                if not more:
+                    return None  # too short: gensim itself refuses it
+                buffer, start = buffer[start:] + more, 0
+                continue
+            start = space + 1 + width
+            records += 1
+        rest = buffer[start:].lstrip()  # gensim writes a newline after each record: trailing whitespace is harmless
+        while not rest and (more := handle.read(1 << 20)):
+            rest = more.lstrip()
+    if not rest:
+        return None
+    return (
+        f"{path}: line 1 announces {count} binary vectors of {dimension} floats, but bytes follow the last of them "
+        f"({rest[:20]!r}...); gensim would read the announced ones and ignore the rest"
+    )
+
+
 def check_word2vec(path: Path) -> None:
     """Header ``COUNT DIM``; then binary records for .bin files and text rows otherwise, as the suffix promises."""
     _refuse_pickles(path)
@@ -249,6 +278,8 @@ def check_word2vec(path: Path) -> None:
                 f"{path} is truncated: {count} binary vectors of {dimension} floats need at least {needed} bytes, "
                 f"the file has {size}"
             )
+        if _whole_head(path, head) and (extra := _binary_extra(path, count, dimension)):
+            raise ValueError(extra)
     elif problem is not None:
         raise ValueError(
             f"{path}:2: not a text vector 'WORD' + {dimension} numbers ({problem}); "
@@ -295,6 +326,12 @@ def _load_text_or_binary(path: Path, *, binary: bool, header: bool) -> KeyedVect
     except (OSError, EOFError) as error:  # e.g. a .gz cut short: gensim would stop at the same place
         raise EmbedderFileError(f"{path} cannot be read to its end ({error}): truncated or damaged?") from None
     # gensim reads only the announced rows: more would be dropped silently, so they are counted first
+    if (
+        binary
+        and announced is not None
+        and (extra := _binary_extra(path, announced, int(_head(path).split(b"\n", 1)[0].split()[1])))
+    ):
+        raise EmbedderFileError(extra)
     if header and lines is not None and lines != announced and (problem := _text_rows_problem(path, True, announced)):
         raise EmbedderFileError(problem)
     try:

@@ -15,6 +15,7 @@ from embedders import llm
 from embedders.base import EmbedderUnavailable, WordInContext
 from embedders.registry import EMBEDDERS, SpecError, resolve
 from embedders.threads import limit_torch_threads
+from tests.tiny_models import save_tokenizer
 
 RELATED = [("cat", "dog", "theorem"), ("car", "truck", "poem"), ("happy", "glad", "granite")]
 RELATED += [("king", "queen", "carrot"), ("coffee", "tea", "volcano")]
@@ -166,6 +167,9 @@ def test_llm_kind_checks_paths(tmp_path):
     with pytest.raises(SpecError, match="not a safetensors file"):
         resolve(f"llm:{folder}")
     save_file({"weight": np.zeros(4, dtype=np.float32)}, folder / "model.safetensors")
+    with pytest.raises(SpecError, match="has no tokenizer"):
+        resolve(f"llm:{folder}")
+    save_tokenizer(folder)
     assert resolve(f"llm:{folder}").name == f"llm:{folder}"
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"PK\x03\x04 not a gguf")

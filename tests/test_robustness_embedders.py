@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -590,3 +591,145 @@ def test_safetensors_whose_header_does_not_fit_its_data(tmp_path: Path, header: 
     with pytest.raises(SpecError, match=message) as caught:
         resolve(f"llm:{folder}")
     assert "model.safetensors" in str(caught.value)
+
+
+# -- binary word2vec with bytes after the announced vectors: gensim would read the announced ones only
+
+
+def test_binary_word2vec_with_bytes_after_the_announced_vectors(tmp_path: Path) -> None:
+    whole = binary_word2vec(tmp_path / "whole.bin").read_bytes()
+    assert resolve(f"word2vec:{tmp_path / 'whole.bin'}").load().vocabulary() == ["the", "cat", "dog"]
+    small = write(tmp_path / "small.bin", b"2" + whole[1:])  # the header counts 2 of its 3 records
+    with pytest.raises(SpecError, match="announces 2 binary vectors of 4 floats, but bytes follow") as caught:
+        resolve(f"word2vec:{small}")
+    assert str(small) in str(caught.value)
+    vectors = KeyedVectors(vector_size=50)
+    vectors.add_vectors([f"w{index}" for index in range(400)], np.ones((400, 50), dtype=np.float32))
+    vectors.save_word2vec_format(str(tmp_path / "big.bin"), binary=True)  # 82 KB: past the checked head
+    big = write(tmp_path / "big-extra.bin", (tmp_path / "big.bin").read_bytes().replace(b"400 50", b"399 50", 1))
+    entry = resolve(f"word2vec:{big}")
+    with pytest.raises(EmbedderFileError, match=f"{re.escape(str(big))}: line 1 announces 399 binary vectors"):
+        entry.load()
+    assert len(resolve(f"word2vec:{tmp_path / 'big.bin'}").load().vocabulary()) == 400
+
+
+# -- model folders whose tokenizer is broken or whose config disagrees with the weights: exit 4 at parse time
+
+
+def edit_config(folder: Path, **changes: object) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | changes))
+
+
+def cut_file(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def sbert_folder(folder: Path) -> Path:
+    """A real sentence-transformers folder around the tiny BERT: modules.json, 0_Transformer/, 1_Pooling/."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+
+    save_tiny_bert(folder / "bert")
+    transformer = Transformer(str(folder / "bert"))
+    pooling = Pooling(transformer.get_embedding_dimension())
+    SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder / "model"))
+    return folder / "model"
+
+
+def transformer_module(folder: Path) -> Path:
+    modules = json.loads((folder / "modules.json").read_text())
+    return folder / next(entry["path"] for entry in modules if entry["type"].endswith(".Transformer"))
+
+
+MODEL_FOLDERS = [
+    ("llm-tokenizer-not-json", "llm", lambda f: write(f / "tokenizer.json", "<html>"), r"tokenizer\.json is not valid"),
+    ("llm-tokenizer-truncated", "llm", lambda f: cut_file(f / "tokenizer.json"), r"tokenizer\.json is not valid JSON"),
+    (
+        "llm-tokenizer-wrong-schema",
+        "llm",
+        lambda f: write(f / "tokenizer.json", '{"model": {"type": "WordLevel"}}'),
+        r"tokenizer\.json is not a tokenizers file",
+    ),
+    ("llm-tokenizer-missing", "llm", lambda f: (f / "tokenizer.json").unlink(), "has no tokenizer"),
+    (
+        "llm-tokenizer-config-cut",
+        "llm",
+        lambda f: cut_file(f / "tokenizer_config.json"),
+        r"tokenizer_config\.json is not valid JSON",
+    ),
+    (
+        "simcse-vocab-missing",
+        "simcse",
+        lambda f: [(f / name).unlink() for name in ("vocab.txt", "tokenizer.json")],
+        "has no tokenizer",
+    ),
+    (
+        "simcse-merges-missing",
+        "simcse",
+        lambda f: [(f / "tokenizer.json").unlink(), (f / "vocab.txt").unlink(), write(f / "vocab.json", "{}")],
+        r"has vocab\.json but not merges\.txt",
+    ),
+    ("simcse-vocab-empty", "simcse", lambda f: [(f / "tokenizer.json").unlink(), write(f / "vocab.txt", "")], "empty"),
+    ("sbert-tokenizer-cut", "sbert", lambda f: cut_file(transformer_module(f) / "tokenizer.json"), "not valid JSON"),
+    ("sbert-modules-not-json", "sbert", lambda f: write(f / "modules.json", "[{"), r"modules\.json is not valid JSON"),
+    (
+        "llm-config-vocab-size",
+        "llm",
+        lambda f: edit_config(f, vocab_size=30),
+        r"says vocab_size 30 and hidden_size 16, but the weights' model\.embed_tokens\.weight has shape \[21, 16\]",
+    ),
+    ("llm-config-hidden-size", "llm", lambda f: edit_config(f, hidden_size=32), "hidden_size 32, but the weights'"),
+    (
+        "llm-config-more-layers",
+        "llm",
+        lambda f: edit_config(f, num_hidden_layers=3),
+        "says num_hidden_layers 3, but the weights hold layers 0-1",
+    ),
+    (
+        "llm-config-fewer-layers",
+        "llm",
+        lambda f: edit_config(f, num_hidden_layers=1),
+        "says num_hidden_layers 1, but the weights hold layers 0-1",
+    ),
+    ("simcse-config-layers", "simcse", lambda f: edit_config(f, num_hidden_layers=4), "num_hidden_layers 4"),
+    (
+        "sbert-config-vocab-size",
+        "sbert",
+        lambda f: edit_config(transformer_module(f), vocab_size=99),
+        r"embeddings\.word_embeddings\.weight has shape",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("tiny")
+    save_tiny_bert(root / "simcse")
+    return {"llm": save_tiny_llama(root / "llm"), "simcse": root / "simcse", "sbert": sbert_folder(root / "sbert")}
+
+
+@pytest.mark.parametrize(
+    ("kind", "damage", "message"), [c[1:] for c in MODEL_FOLDERS], ids=[c[0] for c in MODEL_FOLDERS]
+)
+def test_model_folder_tokenizer_and_config_are_checked_at_parse_time(
+    tiny_folders: dict[str, Path], tmp_path: Path, kind: str, damage: Callable[[Path], object], message: str
+) -> None:
+    folder = tmp_path / kind
+    shutil.copytree(tiny_folders[kind], folder)
+    resolve(f"{kind}:{folder}")  # the undamaged copy passes
+    damage(folder)
+    with pytest.raises(SpecError, match=message) as caught:
+        resolve(f"{kind}:{folder}")
+    assert str(folder) in str(caught.value)
+
+
+def test_config_not_matching_the_weights_on_the_command_line_exits_4(
+    tiny_folders: dict[str, Path], tmp_path: Path
+) -> None:
+    folder = tmp_path / "llm"
+    shutil.copytree(tiny_folders["llm"], folder)
+    edit_config(folder, num_hidden_layers=3)
+    result = run_pytest("evals/", "--collect-only", "-q", "--embedder", f"llm:{folder}")
+    assert result.returncode == 4, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "num_hidden_layers 3" in result.stderr and "Traceback" not in result.stderr
