@@ -469,3 +469,19 @@ def test_a_bad_claims_file_is_a_usage_error_naming_the_key(tmp_path: Path, chang
     )
     assert result.returncode == 4, result.stdout + result.stderr
     assert "--claims" in result.stderr and named in result.stderr and str(path) in result.stderr
+
+
+def test_alpha_above_the_intervals_level_is_refused(tmp_path: Path) -> None:
+    """A confirmed verdict must mean an interval that excludes the margin: alpha at most 1 - confidence."""
+    document = copy_of_shipped()
+    document["settings"] = {**document["settings"], "alpha": 0.2, "confidence": 0.95}
+    with pytest.raises(ClaimsFileError, match=r"\[settings\]: alpha = 0.2 is above 1 - confidence"):
+        load_claims(write_claims(tmp_path / "claims.toml", document))
+
+
+def test_a_correction_family_no_other_claim_names_is_said(tmp_path: Path) -> None:
+    """A misspelt shared family (D22 for D2) splits the family and weakens its correction: it is warned of."""
+    document = copy_of_shipped()
+    next(c for c in document["claim"] if c["id"] == "D2-morphological-llm")["correction_family"] = "D22"
+    with pytest.warns(NameWarning, match=r"\(D2-morphological-llm\): correction_family 'D22' is named by no other"):
+        load_claims(write_claims(tmp_path / "claims.toml", document))

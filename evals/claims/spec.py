@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import tomllib
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from evals.records import Verdict
 from evals.schema import (
     FAMILIES,
     Invalid,
+    NameWarning,
     choice,
     embedder_name,
     flag,
@@ -156,6 +158,12 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
     if unknown := sorted(set(document) - {"settings", "claim"}):
         raise ClaimsFileError(f"{path}: unknown tables {unknown}; allowed: [settings] and [[claim]]")
     settings = read_dataclass(Settings, document.get("settings", {}), f"{path}: [settings]", ClaimsFileError)
+    if settings.alpha > 1 - settings.confidence:
+        # a verdict at alpha must mean its interval excludes the margin: alpha at most the interval's 1 - confidence
+        raise ClaimsFileError(
+            f"{path}: [settings]: alpha = {settings.alpha:g} is above 1 - confidence = {1 - settings.confidence:g}: "
+            "a confirmed verdict's interval could then straddle the margin"
+        )
     tables = document.get("claim", [])
     if not isinstance(tables, list):
         raise ClaimsFileError(f"{path}: claim must be [[claim]] tables")
@@ -177,6 +185,17 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
             raise ClaimsFileError(
                 f"{path}: [[claim]] #{number_} ({claim.id}): correction_family {claim.correction_family!r} is the id "
                 "of another claim that does not name it as its correction_family: name a family, not a claim"
+            )
+        # a family only one claim names is a typo's likely effect (D22 for D2): it splits a family, and so weakens
+        # its correction; said, not refused, since a family of one may be meant
+        named = [c for c in claims if c.correction_family == claim.correction_family]
+        if claim.correction_family and len(named) == 1 and claim.correction_family != claim.id:
+            warnings.warn(
+                f"{path}: [[claim]] #{number_} ({claim.id}): correction_family {claim.correction_family!r} is named by "
+                "no other claim, so it is a family of its own (a misspelt shared family splits it and weakens its "
+                "correction): leave the key out if that is meant",
+                NameWarning,
+                stacklevel=2,
             )
     return settings, claims
 
