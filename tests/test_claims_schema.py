@@ -367,6 +367,10 @@ values = st.one_of(
 )
 
 
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
 @st.composite
 def mutations(draw: st.DrawFn) -> tuple[dict, str]:
     """The shipped document with one or two changes, and where the last one is (for the error it must name)."""
@@ -381,8 +385,9 @@ def mutations(draw: st.DrawFn) -> tuple[dict, str]:
             table, keys, where = document["claim"][number_], CLAIM_KEYS, f"[[claim]] #{number_ + 1} "
             if place == "params":
                 table, keys = table.setdefault("params", {}), PARAM_KEYS
-            elif place == "expect" and table.get("expect"):
-                table, keys = draw(st.sampled_from(table["expect"])), {"comparison", "verdict", "why"}
+            elif place == "expect" and (tables := [e for e in _as_list(table.get("expect")) if isinstance(e, dict)]):
+                # an earlier change may have set "expect" to any value: only its tables can be changed further
+                table, keys = draw(st.sampled_from(tables)), {"comparison", "verdict", "why"}
         key = draw(st.sampled_from(sorted(keys | {"unknown-key"})))
         action = draw(st.sampled_from(["drop", "set", "set"]))
         if action == "drop":
