@@ -10,7 +10,7 @@ from itertools import combinations
 import numpy as np
 
 from embedders import EmbedderInfo, WordInContext
-from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, dataset_of, metric
+from evals.claims.metrics import EmbeddingMemo, Inputs, ItemScores, NotApplicable, claim_dataset, dataset_of, metric
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
 from evals.records import Deviation
@@ -18,18 +18,11 @@ from evals.schema import choice
 from evals.scoring import CORRELATIONS, pair_cosines
 from evals.tasks.sentence_similarity import sentence_similarity as sentence_similarity_task
 from evals.weighted import MEAN, PEARSON, SPEARMAN, once
-from fixtures import DatasetMissing, Kind, SentencePairs
+from fixtures import Kind, SentencePairs
 from fixtures.anchor_variations import Anchor, AnchorVariations
 
 # The backends' extraction says so when a word in context is the whole sentence's vector (no token access).
 WHOLE_SENTENCE = "in-context: whole sentence"
-
-
-def sentence_pairs(dataset: str, settings: Settings) -> SentencePairs:
-    try:
-        return settings.data.load(dataset)  # type: ignore[return-value]
-    except DatasetMissing as missing:
-        raise NotApplicable(str(missing)) from None
 
 
 def anchor_variations(settings: Settings) -> AnchorVariations:
@@ -47,7 +40,7 @@ def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> 
 
 def _sentence_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "lee50", **_: object) -> Inputs:
     try:
-        return {"sentences": sentence_pairs(dataset, settings).sentences}
+        return {"sentences": claim_dataset(settings, dataset).sentences}
     except NotApplicable:
         return {}
 
@@ -64,7 +57,7 @@ def sentence_similarity(
     rating); the score is their correlation."""
     if correlation not in CORRELATIONS:
         raise ValueError(f"correlation must be one of {sorted(CORRELATIONS)}, got {correlation!r}")
-    data = sentence_pairs(dataset, settings)
+    data: SentencePairs = claim_dataset(settings, dataset)
     values = np.column_stack([sentence_similarity_task(memo, data).items, data.scores])
     scored = int((~np.isnan(values).any(axis=1)).sum())
     protocol = {

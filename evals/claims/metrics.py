@@ -7,6 +7,7 @@ import inspect
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import silhouette_samples
@@ -185,12 +186,12 @@ def dataset_of(kind: Kind, several: bool = False) -> Check:
     return one_or_list(check) if several else check
 
 
-def analogy_set(settings: Settings, dataset: str | Sequence[str]) -> Analogies:
-    """The analogy set a claim names, or the first of those it names that has a copy here (BATS first, the
-    paper's; Google or MSR analogy standing in for it)."""
+def claim_dataset(settings: Settings, dataset: str | Sequence[str]) -> Any:
+    """The dataset a claim names, or the first of those it names that has a copy here (the paper's first, e.g.
+    BATS, its stand-ins after it); without any, the comparison is not applicable, saying how to get one."""
     names = [dataset] if isinstance(dataset, str) else list(dataset)
     try:
-        return settings.data.load(settings.data.first(names))  # type: ignore[return-value]
+        return settings.data.load(settings.data.first(names))
     except DatasetMissing as missing:
         raise NotApplicable(str(missing)) from None
 
@@ -251,18 +252,16 @@ def _related_inputs(
     **_: object,
 ) -> Inputs:
     try:
-        related = related_pairs(analogy_set(settings, dataset)).of_type(relation)
+        related = related_pairs(claim_dataset(settings, dataset)).of_type(relation)
     except NotApplicable:
         return {}
     shuffled = shuffled_pairs(related, SHUFFLED_PER_PAIR, settings.seed)
     return {"words": _words(related.pairs, shuffled.pairs, _random_pairs(settings).pairs)}
 
 
-def _auc(related: np.ndarray, negative: np.ndarray) -> float:
-    values = np.column_stack(
-        [np.concatenate([related, negative]), np.r_[np.ones(len(related)), np.zeros(len(negative))]]
-    )
-    return once(AUC, values)
+def _labelled(related: np.ndarray, negative: np.ndarray) -> np.ndarray:
+    """Rows (cosine, 1 for a related pair / 0 for a negative): what AUC is computed over."""
+    return np.column_stack([np.concatenate([related, negative]), np.r_[np.ones(len(related)), np.zeros(len(negative))]])
 
 
 @metric(
@@ -284,19 +283,17 @@ def related_vs_random_auc(
     """AUC of related pairs' cosines against unrelated pairs'. ``negatives``: "shuffled" pairs the related pairs'
     words across pairs of one relation (same surface: names with names, lower-case with lower-case), "random" are
     random WordNet pairs as in the paper. The summary gives the AUC against both."""
-    questions = analogy_set(settings, dataset)
+    questions: Analogies = claim_dataset(settings, dataset)
     related = related_pairs(questions).of_type(relation)
     chosen = _negatives(settings, related, negatives)
     related_cos, negative_cos = pair_cosines(memo, related.pairs), pair_cosines(memo, chosen.pairs)
-    values = np.column_stack(
-        [np.concatenate([related_cos, negative_cos]), np.r_[np.ones(len(related_cos)), np.zeros(len(negative_cos))]]
-    )
+    values = _labelled(related_cos, negative_cos)
     pooled = np.sqrt((np.nanvar(related_cos, ddof=1) + np.nanvar(negative_cos, ddof=1)) / 2)
     others = {n: _negatives(settings, related, n) for n in NEGATIVES}
     summary = {
         "cohens_d": float((np.nanmean(related_cos) - np.nanmean(negative_cos)) / pooled),
         "relation": relation,
-        "auc": {n: _auc(related_cos, pair_cosines(memo, pairs.pairs)) for n, pairs in others.items()},
+        "auc": {n: once(AUC, _labelled(related_cos, pair_cosines(memo, pairs.pairs))) for n, pairs in others.items()},
     }
     info = DatasetInfo(
         f"{related.info.name}+{chosen.info.name}",
@@ -339,16 +336,9 @@ def _pair_resampling(related: RelatedPairs, negatives: LabelledPairs) -> Resampl
     return Resampling(unit, units[:, None], strata)
 
 
-def _category_set(settings: Settings, dataset: str) -> Categories:
-    try:
-        return settings.data.load(dataset)  # type: ignore[return-value]
-    except DatasetMissing as missing:
-        raise NotApplicable(str(missing)) from None
-
-
 def _category_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "common-categories", **_: object) -> Inputs:
     try:
-        words = _category_set(settings, dataset).words
+        words: list[str] = claim_dataset(settings, dataset).words
     except NotApplicable:
         return {}
     return {"words": list(dict.fromkeys([*words, *_words(_random_pairs(settings).pairs)]))}
@@ -356,7 +346,7 @@ def _category_inputs(settings: Settings, info: EmbedderInfo, dataset: str = "com
 
 @metric("category-silhouette", _category_inputs, {"dataset": dataset_of(Kind.CATEGORIES)})
 def category_silhouette(memo: EmbeddingMemo, settings: Settings, dataset: str = "common-categories") -> ItemScores:
-    data = _category_set(settings, dataset)
+    data: Categories = claim_dataset(settings, dataset)
     unit, usable = memo.unit(data.words)
     labels = np.array(data.labels)
     per_word = np.full(len(data.words), np.nan)
@@ -386,7 +376,7 @@ def _analogy_inputs(
     settings: Settings, info: EmbedderInfo, dataset: str | Sequence[str] = "google-analogy", **_: object
 ) -> Inputs:
     try:
-        return {"words": analogy_set(settings, dataset).words}
+        return {"words": claim_dataset(settings, dataset).words}
     except NotApplicable:
         return {}
 
@@ -400,7 +390,7 @@ def analogy_accuracy(
     memo: EmbeddingMemo, settings: Settings, dataset: str | Sequence[str] = "google-analogy", method: str = "3cosadd"
 ) -> ItemScores:
     """A view over the analogy eval's per-question results (closed vocabulary: the dataset's own words)."""
-    questions = analogy_set(settings, dataset)
+    questions: Analogies = claim_dataset(settings, dataset)
     measurement = analogy(memo, questions, method, "closed")
     sections = {k: v for k, v in measurement.metrics.items() if k.startswith("accuracy[")}
     resampling = relation_pairs(questions)
