@@ -109,3 +109,16 @@ def test_missing_path_is_a_spec_error(tmp_path: Path) -> None:
 
 def test_kinds_registered() -> None:
     assert {"word2vec", "glove", "fasttext"} <= set(KINDS)
+
+
+def test_the_registry_refuses_a_name_twice_and_names_its_choices() -> None:
+    from runtime.registry import Registry, RegistryError
+
+    registry: Registry[int] = Registry("widget")
+    registry.register("a", 1)
+    with pytest.raises(RegistryError, match="widget 'a' registered twice"):
+        registry.register("a", 2)
+    assert registry["a"] == 1
+    with pytest.raises(RegistryError, match="no widget named 'b'; registered: a"):
+        registry["b"]
+    assert registry.unregister("a") == 1 and "a" not in registry
