@@ -104,6 +104,11 @@ class EmbedderUnavailable(RuntimeError):
     """The embedder's weights or package cannot be had here; the message says how to get them."""
 
 
+def fold_index(keys: Sequence[str]) -> dict[str, int]:
+    """Case-insensitive lookup that, like gensim's evaluators, prefers the most frequent case variant."""
+    return {key.upper(): index for index, key in reversed(list(enumerate(keys)))}
+
+
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -116,8 +121,6 @@ def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 class HasVocabulary(Protocol):
     """A model with its own word list (static vectors), which the open-vocabulary protocols need."""
 
-    def vocabulary(self) -> Sequence[str]: ...
-
-    def vocabulary_vectors(self, limit: int) -> np.ndarray: ...
-
-    def index_of(self, word: str) -> int: ...
+    def vocabulary_head(self, size: int) -> tuple[list[str], np.ndarray]:
+        """The ``size`` most frequent words (fewer if the model has fewer) and their vectors, row for row."""
+        ...

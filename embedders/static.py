@@ -18,6 +18,7 @@ from embedders.base import (
     Extraction,
     Family,
     WordInContext,
+    fold_index,
     sha256_file,
 )
 from embedders.files import EmbedderFileError, check_regular_file
@@ -26,11 +27,6 @@ from embedders.registry import register_embedder, register_kind
 TOKEN = re.compile(r"\w+(?:'\w+)?")
 PICKLED_SUFFIXES = {".model", ".pkl", ".pickle", ".kv", ".npy"}
 FASTTEXT_MAGIC = 793712314
-
-
-def fold_index(keys: Sequence[str]) -> dict[str, int]:
-    """Case-insensitive lookup that, like gensim's evaluators, prefers the most frequent case variant."""
-    return {key.upper(): index for index, key in reversed(list(enumerate(keys)))}
 
 
 class StaticEmbedder:
@@ -61,8 +57,9 @@ class StaticEmbedder:
         """The model's words, most frequent first."""
         return self.keyed_vectors.index_to_key
 
-    def vocabulary_vectors(self, limit: int) -> np.ndarray:
-        return np.asarray(self.keyed_vectors.vectors[:limit], dtype=np.float32)
+    def vocabulary_head(self, size: int) -> tuple[list[str], np.ndarray]:
+        """The model's ``size`` most frequent words (all, if it has fewer) and their vectors, row for row."""
+        return list(self.keyed_vectors.index_to_key[:size]), np.asarray(self.keyed_vectors.vectors[:size], np.float32)
 
     def index_of(self, word: str) -> int:
         return self._fold.get(word.upper(), -1)

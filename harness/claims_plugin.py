@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from embedders import EMBEDDERS
+from evals.claims.metrics import INPUTS
 from evals.claims.run import ClaimRun
+from evals.claims.settings import Settings
 from evals.claims.spec import (
     CLAIMS_PATH,
     ClaimsFileError,
@@ -21,10 +23,11 @@ from evals.claims.spec import (
 )
 from evals.records import ClaimRecord, Verdict
 from fixtures import DATASETS
-from harness.loading import cached_result, load_embedder, release_embedder, source_digest, space_of
 from harness.options import readable_file
-from harness.plugin import RESOLVER, SELECTED
+from harness.plugin import RESOLVER, SELECTED, SESSION
 from harness.report import attach, claims_of
+from runtime.plan import Need
+from runtime.results import source_digest
 
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
 # each correction family's members: every comparison its claims define over the embedders available to the
@@ -77,14 +80,38 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         spec = getattr(item, "callspec", None) and item.callspec.params.get("claim_comparison")
         if spec is not None and not item.get_closest_marker("skip"):
             specs.append(spec)
-    session.config.stash[SPECS] = specs
+    config = session.config
+    config.stash[SPECS] = specs
+    # what each comparison's metric will embed, per embedder, into the session's embedding plan
+    settings = _settings(config)
+    code = source_digest(
+        Path(__file__).resolve().parent.parent / "evals", Path(__file__).resolve().parent.parent / "fixtures"
+    )
+    plan = config.stash[SESSION].plan
+    for spec in specs:
+        claim = spec.claim
+        for entry in spec.entries:
+            plan.add(
+                entry,
+                Need(
+                    f"claim {claim.id} {claim.metric} {sorted(claim.params)} {settings!r} {code}",
+                    lambda info, metric=claim.metric, params=dict(claim.params): INPUTS[metric](
+                        settings, info, **params
+                    ),
+                ),
+            )
+
+
+def _settings(config: pytest.Config) -> Settings:
+    settings, _ = load_claims(_claims_path(config))
+    return replace(settings, data=config.stash[RESOLVER])
 
 
 @pytest.fixture(scope="session")
 def claim_run(pytestconfig: pytest.Config) -> ClaimRun:
-    settings, _ = load_claims(_claims_path(pytestconfig))
-    settings = replace(settings, data=pytestconfig.stash[RESOLVER])
-    return ClaimRun(settings, pytestconfig.stash[SPECS], pytestconfig.stash[FAMILIES], load_embedder, release_embedder)
+    runtime = pytestconfig.stash[SESSION].runtime
+    specs, families = pytestconfig.stash[SPECS], pytestconfig.stash[FAMILIES]
+    return ClaimRun(_settings(pytestconfig), specs, families, runtime.embedder, runtime.release)
 
 
 @pytest.fixture(scope="session")
@@ -93,13 +120,21 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     and correction families, each embedder's cache key space, the claims file and settings, the code of the engine
     and the data loaders, and the packages the data come from."""
     specs = claim_run.specs
+    runtime = pytestconfig.stash[SESSION].runtime
     root = Path(__file__).resolve().parent.parent
     key = {
         "comparisons": [spec.id for spec in specs],
         "families": claim_run.families,
         # what the records say of each embedder besides its vectors (paper model, size, family, weights) is keyed too
         "embedders": {
-            e.name: [space_of(e), e.paper_model, e.parameters, str(e.family), e.quantisation, e.instruction_tuned]
+            e.name: [
+                runtime.space_of(e),
+                e.paper_model,
+                e.parameters,
+                str(e.family),
+                e.quantisation,
+                e.instruction_tuned,
+            ]
             for s in specs
             for e in s.entries
         },
@@ -120,7 +155,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     def no_failure(result: object) -> bool:  # a failed comparison is computed again next time
         return not any(data.get("error") for data in result.values())  # type: ignore[attr-defined]
 
-    stored: dict[str, dict] = cached_result("claims", key, compute, keep=no_failure)  # type: ignore[assignment]
+    stored: dict[str, dict] = runtime.results.get_or_compute("claims", key, compute, keep=no_failure)  # type: ignore[assignment]
     return {spec_id: ClaimRecord.from_json(data) for spec_id, data in stored.items()}
 
 

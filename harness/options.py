@@ -13,7 +13,7 @@ from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
 from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
-from harness.embedding_cache import CACHE_VARIABLE, MODES
+from runtime.store import CACHE_VARIABLE, MODES
 from harness.expectations import ExpectationsError, load_expectations
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -14,18 +15,23 @@ import pytest
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.records import MeasurementRecord
+from evals.tasks.inputs import task_inputs
 from evals.tasks.measurement import Measurement
 from fixtures import Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
-from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
-from harness.loading import Usage, load_embedder
 from harness.options import add_options, cache_settings, dataset_paths
 from harness.report import attach, measurements_of, summary_lines
+from runtime.plan import EmbeddingPlan, FillReport, Need
+from runtime.pool import Usage
+from runtime.results import source_digest
+from runtime.session import Runtime, Shared
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
 # where every dataset of the session is read from, for evals and claims alike
 RESOLVER = pytest.StashKey[Resolver]()
+SESSION = pytest.StashKey["EmbeddingSession"]()
+SHARED = "embedding_claims_shared"  # the key of the session's Shared in an xdist worker's input
 DATASET_FIXTURES = {
     "word_pairs": Kind.WORD_PAIRS,
     "analogies": Kind.ANALOGIES,
@@ -80,19 +86,27 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SELECTED] = {entry.name: entry for entry in chosen}
     config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
     mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
-    loading.configure(mode, folder)
+    workerinput = getattr(config, "workerinput", None)
+    shared = Shared.from_json(workerinput[SHARED]) if workerinput and SHARED in workerinput else None
+    interactive = sys.__stderr__ is not None and sys.__stderr__.isatty() and workerinput is None
+    session = EmbeddingSession(Runtime(mode, folder, shared, interactive=interactive))
+    config.stash[SESSION] = session
+    config.pluginmanager.register(session, "embedding-claims-session")
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION, None)
+    if session is not None:
+        session.runtime.close()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "embedder" in metafunc.fixturenames:
         params = []
         for entry in metafunc.config.stash[SELECTED].values():
-            # one worker per embedder, so no model is loaded by two xdist workers
-            marks = [pytest.mark.xdist_group(entry.name)]
             reason = entry.unavailable_reason()
-            if reason:
-                marks.append(pytest.mark.skip(reason=reason))
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
             params.append(pytest.param(entry.name, id=entry.name, marks=marks))
         metafunc.parametrize("embedder", params, indirect=True)
     for fixture, kind in DATASET_FIXTURES.items():
@@ -100,35 +114,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             metafunc.parametrize(fixture, names(kind), indirect=True)
 
 
-def _embedder_of(item: pytest.Item | None) -> str | None:
-    callspec = getattr(item, "callspec", None)
-    return callspec.params.get("embedder") if callspec is not None else None
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Each embedder's tests one after another (in the order the embedders first appear; the rest after them), so
-    # a process that keeps one model at a time loads each once. Depends on the items alone: every xdist worker
-    # sorts the same collection into the same order, as xdist requires.
-    first: dict[str, int] = {}
-    for item in items:
-        name = _embedder_of(item)
-        if name is not None:
-            first.setdefault(name, len(first))
-    items.sort(key=lambda item: first.get(_embedder_of(item) or "", len(first)))
-
-
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):
-    yield
-    # Free the model once the next test needs another (or none): held on, it would keep other workers waiting.
-    loading.keep_only(_embedder_of(nextitem))
-
-
 @pytest.fixture
 def embedder(request: pytest.FixtureRequest) -> Embedder:
     entry = request.config.stash[SELECTED][request.param]
     try:
-        return load_embedder(entry)
+        return request.config.stash[SESSION].runtime.embedder(entry)
     except EmbedderUnavailable as error:
         pytest.skip(str(error))
 
@@ -169,9 +159,8 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
     ran on the same embedder (identity and fingerprint), the same dataset (sha256) and the same protocol."""
     if TASK_CODE not in pytestconfig.stash:
         root = Path(__file__).resolve().parent.parent
-        pytestconfig.stash[TASK_CODE] = loading.source_digest(
-            root / "evals" / "tasks", root / "fixtures", Path(__file__)
-        )
+        pytestconfig.stash[TASK_CODE] = source_digest(root / "evals" / "tasks", root / "fixtures", Path(__file__))
+    results = pytestconfig.stash[SESSION].runtime.results
 
     def run(evaluate: Callable[..., Measurement], embedder: Embedder, dataset: Dataset, *args: object) -> Measurement:
         key = {
@@ -181,7 +170,7 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
             "protocol": [str(arg) for arg in args],
             "code": pytestconfig.stash[TASK_CODE],
         }
-        record = loading.cached_result("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
+        record = results.get_or_compute("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
         return _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
 
     return run
@@ -238,64 +227,109 @@ def judge(request: pytest.FixtureRequest, expectations: list[Expectation]) -> Ca
     return judge_measurement
 
 
-@pytest.hookimpl
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    # runs on the xdist controller too, which is where the summary is written
-    global _ran_evals
-    _ran_evals = _ran_evals or report.nodeid.startswith("evals/")
-    if report.when == "call":
-        _records.extend(measurements_of(report))
+class EmbeddingSession:
+    """The session's embedding state, kept on the config (as pytest-xdist keeps its DSession): the runtime, the
+    embedding plan, the measurement records and whether any eval ran."""
 
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.plan = EmbeddingPlan()
+        self.records: list[MeasurementRecord] = []
+        self.ran_evals = False
+        self.fill_reports: list[FillReport] = []
 
-_records: list[MeasurementRecord] = []
-_ran_evals = False
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """Each eval test's inputs, per embedder, into the plan (the claims plugin adds its comparisons')."""
+        config = session.config
+        selected, resolver = config.stash[SELECTED], config.stash[RESOLVER]
+        root = Path(__file__).resolve().parent.parent
+        code = source_digest(root / "evals" / "tasks", root / "fixtures")
+        open_size = config.getoption("open_vocabulary_size")
+        for item in session.items:
+            params = getattr(item, "callspec", None) and item.callspec.params
+            if not params or "embedder" not in params or item.get_closest_marker("skip"):
+                continue
+            dataset = next((params[f] for f in DATASET_FIXTURES if f in params), None)
+            if dataset is None:
+                continue
+            vocabulary = params.get("vocabulary")
+            self.plan.add(
+                selected[params["embedder"]],
+                Need(
+                    f"eval {dataset} {vocabulary} {open_size} {resolver!r} {code}",
+                    lambda info, name=dataset, vocabulary=vocabulary: task_inputs(
+                        resolver.load(name), vocabulary, open_size
+                    ),
+                ),
+            )
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: object) -> None:
+        # xdist controller: every worker uses this session's token and scratch store
+        node.workerinput[SHARED] = self.runtime.shared.to_json()  # type: ignore[attr-defined]
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    loading.release_model()
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:  # an xdist worker: its embedding counts travel to the controller
-        workeroutput["embedding_usage"] = json.dumps({n: asdict(u) for n, u in loading.usage().items()})
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session):
+        if not session.config.option.collectonly and self.plan.entries:
+            self.fill_reports = self.runtime.fill(self.plan)
+        yield
 
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None):
+        yield
+        # a model loaded outside the plan (a test asked for what no plan listed) is let go after its test: held
+        # on, it would keep other workers waiting on its lock
+        self.runtime.pool.release()
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: object, error: object) -> None:
-    raw = getattr(node, "workeroutput", {}).get("embedding_usage")
-    for name, counts in json.loads(raw or "{}").items():
-        loading.usage().setdefault(name, Usage()).add(Usage(**counts))
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # runs on the xdist controller too, which is where the summary is written
+        self.ran_evals = self.ran_evals or report.nodeid.startswith("evals/")
+        if report.when == "call":
+            self.records.extend(measurements_of(report))
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.runtime.pool.release()
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: its embedding counts travel to the controller
+            workeroutput["embedding_usage"] = json.dumps({n: asdict(u) for n, u in self.runtime.pool.usage.items()})
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: object, error: object) -> None:
+        raw = getattr(node, "workeroutput", {}).get("embedding_usage")
+        for name, counts in json.loads(raw or "{}").items():
+            self.runtime.pool.usage_of(name).add(Usage(**counts))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+        if self.ran_evals:
+            terminalreporter.section("embeddings")
+            terminalreporter.write_line(f"embedding cache: {self.runtime.describe()}")
+            for line in usage_lines(self.runtime.pool.usage):
+                terminalreporter.write_line(line)
+        not_here = config.stash.get(NOT_HERE, [])
+        if not_here and self.ran_evals:
+            terminalreporter.write_line(
+                f"embedders not available here, so not run: {', '.join(not_here)} (pytest --list-embedders says "
+                "how to get each; name one with --embedder to see its tests skipped with the reason)"
+            )
+        if not self.records:
+            return
+        terminalreporter.section("measurements")
+        for record in sorted(self.records, key=lambda r: (r.embedder.name, r.check)):
+            for line in summary_lines(record):
+                terminalreporter.write_line(line)
 
 
 def usage_lines(counts: dict[str, Usage]) -> list[str]:
-    """One line per embedder: inputs embedded, from the model or the cache, rate, model calls and loads."""
+    """One line per embedder: inputs the plan listed, from the store or computed, inputs outside the plan, model
+    loads and seconds."""
     lines = []
     for name, u in sorted(counts.items()):
-        rate = f"{u.inputs / u.seconds:,.0f}/s" if u.seconds > 0 else "-"
+        extra = f", {u.unplanned:,} computed outside the plan" if u.unplanned else ""
         lines.append(
-            f"{name:<16} {u.inputs:>8,} inputs: {u.from_model:>7,} from the model, {u.from_cache:>7,} from the cache; "
-            f"{rate} over {u.seconds:.1f} s; {u.model_calls} model calls, {u.loads} loads"
+            f"{name:<16} {u.planned:>8,} planned: {u.from_cache:>7,} from the cache, {u.computed:>7,} computed{extra}; "
+            f"{u.model_calls} model calls, {u.loads} loads, {u.seconds:.1f} s"
         )
     calls = sum(u.model_calls for u in counts.values())
     lines.append(f"model forward calls in this session: {calls}")
     return lines
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    counts = loading.usage()
-    if _ran_evals:
-        terminalreporter.section("embeddings")
-        where = "off" if loading.mode() == "off" else f"{loading.mode()} at {loading.folder()}"
-        terminalreporter.write_line(f"embedding cache: {where}")
-        for line in usage_lines(counts):
-            terminalreporter.write_line(line)
-    not_here = config.stash.get(NOT_HERE, [])
-    if not_here and _ran_evals:
-        terminalreporter.write_line(
-            f"embedders not available here, so not run: {', '.join(not_here)} (pytest --list-embedders says how "
-            "to get each; name one with --embedder to see its tests skipped with the reason)"
-        )
-    if not _records:
-        return
-    terminalreporter.section("measurements")
-    for record in sorted(_records, key=lambda r: (r.embedder.name, r.check)):
-        for line in summary_lines(record):
-            terminalreporter.write_line(line)

@@ -7,6 +7,7 @@ from typing import Literal
 import numpy as np
 
 from embedders import Embedder, Embeddings, HasVocabulary
+from embedders.base import fold_index
 from evals.tasks.measurement import Measurement, OOVPolicy, input_counts, usable_unit_vectors
 from fixtures import Analogies
 
@@ -132,17 +133,20 @@ def analogy(
     else:
         if not isinstance(embedder, HasVocabulary):
             raise NotApplicable(f"{embedder.info.name} has no word list of its own; open vocabulary needs one")
-        size = min(open_size, len(embedder.vocabulary()))
-        vectors = embedder.vocabulary_vectors(size)
+        head, vectors = embedder.vocabulary_head(open_size)
+        size = len(head)
         candidates = Embeddings.complete(vectors)
         unit, usable = usable_unit_vectors(candidates)
         inputs = input_counts(candidates)
+        # Case-folded lookup within the head: the model's own lookup prefers its most frequent variant, which is
+        # in the head whenever any variant is, so this gives the same row (or -1 for a word outside the head).
+        fold = fold_index(head)
 
         def index(word: str) -> int:
-            row = embedder.index_of(word)
-            return row if 0 <= row < size and usable[row] else -1
+            row = fold.get(word.upper(), -1)
+            return row if row >= 0 and usable[row] else -1
 
-        canonical = np.fromiter((embedder.index_of(w) for w in embedder.vocabulary()[:size]), np.int64, size)
+        canonical = np.fromiter((fold[w.upper()] for w in head), np.int64, size)
         size_note = f"open: the model's {size} most frequent words"
 
     abc = np.array([[index(q.a), index(q.b), index(q.c)] for q in dataset.questions], dtype=np.int64).reshape(-1, 3)

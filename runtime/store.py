@@ -62,9 +62,10 @@ def default_cache_dir() -> Path:
     return Path(raw).expanduser() if raw else cache_root() / "embeddings"
 
 
-def input_key(space: str, kind: str, text: str) -> bytes:
-    """The address of one input's vector: the embedder's key space, the input's kind and its exact text."""
-    return hashlib.sha256(f"{space}\x00{kind}\x00{text}".encode()).digest()
+def input_key(space: str, form: str, text: str) -> bytes:
+    """The address of one input's vector: the embedder's key space, the input's form (words, sentences, words
+    in context) and its exact text."""
+    return hashlib.sha256(f"{space}\x00{form}\x00{text}".encode()).digest()
 
 
 def _checksum(key: bytes, found: int, payload: bytes) -> bytes:
@@ -256,3 +257,42 @@ class EmbeddingStore:
                 )
         except sqlite3.Error as error:
             self._give_up(f"writing {self.path}: {error}")
+
+
+class Storage:
+    """What a session reads and writes: the user's cache, a scratch store of its own, or both.
+
+    ``rw`` and ``refresh`` read and write the user's cache. ``ro`` reads it and writes what it computes to the
+    scratch store; ``off`` uses the scratch store alone. The scratch store is a folder made for the session
+    (shared by its xdist workers, so each input is still computed once) and removed when the session ends."""
+
+    def __init__(self, read: Sequence[EmbeddingStore], write: EmbeddingStore) -> None:
+        self.read, self.write = list(read), write
+
+    def close(self) -> None:
+        for store in {id(s): s for s in [*self.read, self.write]}.values():
+            store.close()
+
+    def get_vectors(self, keys: Sequence[bytes], dimension: int | None) -> dict[bytes, tuple[int, np.ndarray]]:
+        hits: dict[bytes, tuple[int, np.ndarray]] = {}
+        for store in self.read:
+            missing = [key for key in keys if key not in hits] if hits else keys
+            if not missing:
+                break
+            hits.update(store.get_vectors(missing, dimension))
+        return hits
+
+    def put_vectors(self, rows: Iterable[tuple[bytes, int, np.ndarray]]) -> None:
+        self.write.put_vectors(rows)
+
+    def get_info(self, identity: str) -> EmbedderInfo | None:
+        return next((info for store in self.read if (info := store.get_info(identity)) is not None), None)
+
+    def put_info(self, identity: str, info: EmbedderInfo) -> None:
+        self.write.put_info(identity, info)
+
+    def get_result(self, key: bytes) -> bytes | None:
+        return next((found for store in self.read if (found := store.get_result(key)) is not None), None)
+
+    def put_result(self, key: bytes, payload: bytes) -> None:
+        self.write.put_result(key, payload)
