@@ -13,8 +13,8 @@ from embedders import EmbedderEntry, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
 from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
-from runtime.store import CACHE_VARIABLE, MODES
 from harness.expectations import ExpectationsError, load_expectations
+from runtime.store import CACHE_VARIABLE, MODES
 
 
 def given_path(option: str, value: str) -> Path:
