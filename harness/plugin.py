@@ -17,7 +17,7 @@ from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.records import MeasurementRecord
 from evals.tasks.inputs import task_inputs
 from evals.tasks.measurement import Measurement
-from fixtures import Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
+from fixtures import DATASETS, Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.options import add_options, cache_settings, dataset_paths
 from harness.report import attach, measurements_of, summary_lines
@@ -111,7 +111,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("embedder", params, indirect=True)
     for fixture, kind in DATASET_FIXTURES.items():
         if fixture in metafunc.fixturenames:
-            metafunc.parametrize(fixture, names(kind), indirect=True)
+            here = [name for name in names(kind) if _wanted(metafunc.config, name)]
+            metafunc.parametrize(fixture, here, indirect=True)
+
+
+def _wanted(config: pytest.Config, dataset: str) -> bool:
+    """A dataset's tests are generated when it has a copy here, or when the user named it (``-k``, a node id, or
+    ``--dataset``), so that they are skipped saying how to get it; the rest are one header line."""
+    if config.stash[RESOLVER].locate(dataset) is not None:
+        return True
+    return dataset in (config.option.keyword or "") or any(dataset in arg for arg in config.args)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    kinds = set(DATASET_FIXTURES.values())
+    missing = [name for name, entry in DATASETS.items() if entry.kind in kinds and not _wanted(config, name)]
+    if not missing:
+        return []
+    return [
+        f"datasets without a copy here, so not run: {', '.join(missing)} (README's What is checked says how to get "
+        "each; pass --dataset NAME=PATH, or name one with -k to see its tests skipped saying how)"
+    ]
 
 
 @pytest.fixture
