@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedders.base import Embedder, EmbedderUnavailable, Family
-from embedders.cache import cached_sha256
+from embedders.disk import cached_sha256
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 
 Loader = Callable[[], Embedder]

@@ -32,7 +32,7 @@ from embedders.base import (
     Family,
     WordInContext,
 )
-from embedders.cache import cache_root, cached_sha256
+from embedders.disk import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
     check_config_matches_weights,
