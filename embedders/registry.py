@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import importlib.util
 import inspect
 import json
@@ -16,6 +15,7 @@ from pathlib import Path
 from embedders.base import Embedder, EmbedderUnavailable, Family
 from embedders.disk import cached_sha256
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
+from embedders.versions import module_versions
 
 Loader = Callable[[], Embedder]
 # Settings read by the backends when they load, which change the vectors they return.
@@ -71,7 +71,7 @@ class EmbedderEntry:
             "name": self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
-            "packages": {module: _module_versions(module) for module in self.requires},
+            "packages": {module: module_versions(module) for module in self.requires},
             "environment": {variable: os.environ.get(variable) for variable in EXTRACTION_VARIABLES},
             "stamp": self.stamp() if self.stamp else None,
         }
@@ -91,18 +91,6 @@ def _source_files(loader: Callable[..., object]) -> list[Path]:
 @functools.cache
 def _file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-@functools.cache
-def _module_versions(module: str) -> str:
-    distributions = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
-    versions = []
-    for name in sorted(set(distributions)):
-        try:
-            versions.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name}==?")
-    return " ".join(versions) or "not installed"
 
 
 def path_stamp(path: Path) -> str:

