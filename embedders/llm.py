@@ -38,7 +38,7 @@ from embedders.files import (
 )
 from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.gguf import CONVERT_CACHE_LIMIT, GGUF_MAGIC, dequantised
-from embedders.registry import path_stamp, register_embedder, register_kind
+from embedders.registry import path_stamp, register_embedder, register_path_format
 from embedders.threads import limit_torch_threads
 from embedders.versions import installed
 from embedders.weights import folder_weights, hub_cache, hub_snapshot, snapshot_stamp, weight_files
@@ -570,7 +570,7 @@ def check_llm_path(path: Path) -> None:
     check_gguf(path)
 
 
-@register_kind(
+@register_path_format(
     "llm", family=Family.LLM, summary="decoder-only LLM (transformers folder or .gguf file)", check=check_llm_path
 )
 def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:

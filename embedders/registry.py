@@ -1,4 +1,5 @@
-"""Registries of named embedders and of path-based kinds (``word2vec:/path``), filled by decorators."""
+"""Registries of named embedders and of path formats (``word2vec:/path``: the user's own weights), filled by
+decorators."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from embedders.base import Embedder, EmbedderUnavailable, Family
 from embedders.disk import cached_sha256
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from embedders.versions import module_versions
+from runtime.registry import Registry
 
 Loader = Callable[[], Embedder]
 # Settings read by the backends when they load, which change the vectors they return.
@@ -103,14 +105,14 @@ def path_stamp(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class EmbedderKind:
-    """A way to load the user's own weights from a path, selected as ``KIND:PATH``."""
+class PathFormat:
+    """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``."""
 
-    kind: str
+    name: str
     family: Family
     summary: str
     opener: Callable[[Path], Embedder]
-    check: Callable[[Path], None]  # raises ValueError on a path this kind cannot open
+    check: Callable[[Path], None]  # raises ValueError on a path this format cannot open
 
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
         return EmbedderEntry(
@@ -124,8 +126,8 @@ class EmbedderKind:
         )
 
 
-EMBEDDERS: dict[str, EmbedderEntry] = {}
-KINDS: dict[str, EmbedderKind] = {}
+EMBEDDERS: Registry[EmbedderEntry] = Registry("embedder")
+PATH_FORMATS: Registry[PathFormat] = Registry("path format")
 
 
 def register_embedder(
@@ -144,35 +146,34 @@ def register_embedder(
     instruction_tuned: bool = False,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
-        if name in EMBEDDERS:
-            raise ValueError(f"embedder {name!r} registered twice")
-        EMBEDDERS[name] = EmbedderEntry(
+        EMBEDDERS.register(
             name,
-            family,
-            parameters,
-            dimension,
-            summary,
-            loader,
-            tuple(requires),
-            how_to_get,
-            check,
-            stamp,
-            paper_model,
-            quantisation,
-            instruction_tuned,
+            EmbedderEntry(
+                name,
+                family,
+                parameters,
+                dimension,
+                summary,
+                loader,
+                tuple(requires),
+                how_to_get,
+                check,
+                stamp,
+                paper_model,
+                quantisation,
+                instruction_tuned,
+            ),
         )
         return loader
 
     return decorate
 
 
-def register_kind(
-    kind: str, *, family: Family, summary: str, check: Callable[[Path], None]
+def register_path_format(
+    name: str, *, family: Family, summary: str, check: Callable[[Path], None]
 ) -> Callable[[Callable[[Path], Embedder]], Callable[[Path], Embedder]]:
     def decorate(opener: Callable[[Path], Embedder]) -> Callable[[Path], Embedder]:
-        if kind in KINDS:
-            raise ValueError(f"embedder kind {kind!r} registered twice")
-        KINDS[kind] = EmbedderKind(kind, family, summary, opener, check)
+        PATH_FORMATS.register(name, PathFormat(name, family, summary, opener, check))
         return opener
 
     return decorate
@@ -187,20 +188,20 @@ def resolve(spec: str) -> EmbedderEntry:
     spec = spec.strip()
     if spec in EMBEDDERS:
         return EMBEDDERS[spec]
-    kind, sep, raw_path = spec.partition(":")
-    if sep and kind in KINDS:
+    name, sep, raw_path = spec.partition(":")
+    if sep and name in PATH_FORMATS:
         path = Path(raw_path).expanduser()
         if not path.exists():
             raise SpecError(f"--embedder {spec}: {path} does not exist")
         try:
-            KINDS[kind].check(path)
+            PATH_FORMATS[name].check(path)
         except ValueError as error:
             raise SpecError(f"--embedder {spec}: {error}") from None
-        return KINDS[kind].entry(spec, path)
-    raise SpecError(f"--embedder {spec!r} is neither a registered name nor KIND:PATH.\n{valid_choices()}")
+        return PATH_FORMATS[name].entry(spec, path)
+    raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORMAT:PATH.\n{valid_choices()}")
 
 
 def valid_choices() -> str:
     names = ", ".join(sorted(EMBEDDERS))
-    kinds = ", ".join(f"{kind}:PATH" for kind in sorted(KINDS))
-    return f"Registered names: {names}\nPath specs: {kinds}"
+    formats = ", ".join(f"{name}:PATH" for name in sorted(PATH_FORMATS))
+    return f"Registered names: {names}\nPath formats: {formats}"

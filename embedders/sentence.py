@@ -42,7 +42,7 @@ from embedders.files import (
     user_weights,
 )
 from embedders.files import trust_remote_code as remote_code_allowed
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import register_embedder, register_path_format
 from embedders.threads import cpu_share
 from embedders.versions import installed, version_of
 from embedders.weights import folder_weights, hub_weights
@@ -475,7 +475,9 @@ def transformer_folders(path: Path) -> list[Path]:
     ]
 
 
-@register_kind("sbert", family=Family.SENTENCE_ENCODER, summary="sentence-transformers model folder", check=check_sbert)
+@register_path_format(
+    "sbert", family=Family.SENTENCE_ENCODER, summary="sentence-transformers model folder", check=check_sbert
+)
 def open_sbert(path: Path) -> SentenceTransformerEmbedder:
     with user_weights(f"sbert:{path}", path):
         return open_sentence_transformer(path, name=f"sbert:{path}")

@@ -5,7 +5,7 @@ pooler (``pooler_output``). Unsupervised ones drop the MLP at test time: the [CL
 (``last_hidden_state[:, 0]``).
 
 No package ships SimCSE weights, so the princeton-nlp checkpoints are available only once they sit in the local
-Hugging Face cache; nothing is fetched at run time. A local folder works through path kinds:
+Hugging Face cache; nothing is fetched at run time. A local folder works through path formats:
 
 - ``simcse:/path``: unsupervised when the folder's name contains "unsup", supervised otherwise;
 - ``simcse-sup:/path`` and ``simcse-unsup:/path``: the pooling stated outright, whatever the folder is called.
@@ -31,7 +31,7 @@ from embedders.files import (
     check_weight_files,
     user_weights,
 )
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import register_embedder, register_path_format
 from embedders.sentence import encode_texts, longer_than, token_span_means, tokenizer_casing
 from embedders.weights import folder_weights, hub_snapshot, hub_weights, snapshot_stamp
 
@@ -213,7 +213,7 @@ def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
         return load_simcse(f"{kind}:{path}", path, supervised=supervised, weights=folder_weights(path))
 
 
-@register_kind(
+@register_path_format(
     "simcse",
     family=Family.SENTENCE_ENCODER,
     summary="SimCSE checkpoint folder (unsupervised pooling if its name contains 'unsup', else supervised)",
@@ -223,7 +223,7 @@ def open_simcse(path: Path) -> SimCSEEmbedder:
     return _open_folder("simcse", path, folder_is_supervised(path))
 
 
-@register_kind(
+@register_path_format(
     "simcse-sup",
     family=Family.SENTENCE_ENCODER,
     summary="supervised SimCSE checkpoint folder ([CLS] after the MLP pooler)",
@@ -233,7 +233,7 @@ def open_simcse_sup(path: Path) -> SimCSEEmbedder:
     return _open_folder("simcse-sup", path, True)
 
 
-@register_kind(
+@register_path_format(
     "simcse-unsup",
     family=Family.SENTENCE_ENCODER,
     summary="unsupervised SimCSE checkpoint folder ([CLS] before the MLP pooler)",

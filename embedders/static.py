@@ -20,7 +20,7 @@ from embedders.base import (
     sha256_file,
 )
 from embedders.files import EmbedderFileError, check_regular_file
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import register_embedder, register_path_format
 from embedders.versions import installed
 
 TOKEN = re.compile(r"\w+(?:'\w+)?")
@@ -366,7 +366,7 @@ def check_fasttext(path: Path) -> None:
         raise ValueError(f"{path} is not a fastText .bin model (wrong magic number); for .vec use word2vec:PATH")
 
 
-@register_kind(
+@register_path_format(
     "word2vec", family=Family.STATIC, summary="word2vec vectors (.bin binary, otherwise text)", check=check_word2vec
 )
 def open_word2vec(path: Path) -> StaticEmbedder:
@@ -374,13 +374,15 @@ def open_word2vec(path: Path) -> StaticEmbedder:
     return StaticEmbedder(f"word2vec:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
-@register_kind("glove", family=Family.STATIC, summary="GloVe text vectors (no header line)", check=check_glove)
+@register_path_format("glove", family=Family.STATIC, summary="GloVe text vectors (no header line)", check=check_glove)
 def open_glove(path: Path) -> StaticEmbedder:
     vectors = _load_text_or_binary(path, binary=False, header=False)
     return StaticEmbedder(f"glove:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
-@register_kind("fasttext", family=Family.STATIC, summary="fastText .bin model (subword OOV)", check=check_fasttext)
+@register_path_format(
+    "fasttext", family=Family.STATIC, summary="fastText .bin model (subword OOV)", check=check_fasttext
+)
 def open_fasttext(path: Path) -> StaticEmbedder:
     from gensim.models.fasttext import load_facebook_vectors
 

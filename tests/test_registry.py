@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gensim.test.utils import datapath
 
-from embedders import EMBEDDERS, KINDS, Embedder, Family, SpecError, WordInContext, resolve
+from embedders import EMBEDDERS, PATH_FORMATS, Embedder, Family, SpecError, WordInContext, resolve
 from embedders.registry import EmbedderEntry
 from tests.conftest import small_static
 
@@ -107,8 +107,8 @@ def test_missing_path_is_a_spec_error(tmp_path: Path) -> None:
         resolve(f"glove:{tmp_path / 'absent.txt'}")
 
 
-def test_kinds_registered() -> None:
-    assert {"word2vec", "glove", "fasttext"} <= set(KINDS)
+def test_path_formats_registered() -> None:
+    assert {"word2vec", "glove", "fasttext"} <= set(PATH_FORMATS)
 
 
 def test_the_registry_refuses_a_name_twice_and_names_its_choices() -> None:

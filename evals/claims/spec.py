@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embedders import EMBEDDERS, KINDS, EmbedderEntry
+from embedders import EMBEDDERS, PATH_FORMATS, EmbedderEntry
 from evals.claims.metrics import METRIC_PARAMS, METRICS
 from evals.claims.settings import Settings
 from evals.records import Verdict
@@ -223,8 +223,8 @@ def check_claim(claim: Claim, where: str) -> None:
     if not possible:
         raise ClaimsFileError(f"{where}: subject and reference define no comparison between registered embedders")
     for number_, expectation in enumerate(claim.expected, start=1):
-        if _names_a_path_kind(claim, expectation.comparison):
-            continue  # a user's own KIND:PATH embedder joins through its family; its paths are not known here
+        if _names_a_path_format(claim, expectation.comparison):
+            continue  # a user's own FORMAT:PATH embedder joins through its family; its paths are not known here
         if not any(fnmatch.fnmatchcase(name, expectation.comparison) for name in possible):
             raise ClaimsFileError(
                 f"{where}: [[claim.expect]] #{number_}: comparison {expectation.comparison!r} matches no comparison "
@@ -232,12 +232,12 @@ def check_claim(claim: Claim, where: str) -> None:
             )
 
 
-def _names_a_path_kind(claim: Claim, pattern: str) -> bool:
-    """Whether the pattern names a path kind (``glove:...``) whose family is on one of the claim's sides."""
+def _names_a_path_format(claim: Claim, pattern: str) -> bool:
+    """Whether the pattern names a path format (``glove:...``) whose family is on one of the claim's sides."""
     families = {
         f for side in (claim.subject, claim.reference, claim.anchor, claim.anchor_proxy) if side for f in side.families
     }
-    return any(f"{kind}:" in pattern and str(entry.family) in families for kind, entry in KINDS.items())
+    return any(f"{name}:" in pattern and str(entry.family) in families for name, entry in PATH_FORMATS.items())
 
 
 def possible_comparisons(claim: Claim) -> set[str]:
