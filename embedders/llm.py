@@ -142,6 +142,7 @@ class CausalLMEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.LLM,
+            token_vectors=True,
             parameters=int(sum(p.numel() for p in model.parameters())),
             dimension=self._hidden,
             extraction=self._extraction(),
@@ -408,6 +409,7 @@ def check_smollm2() -> str | None:
 @register_embedder(
     "smollm2-135m",
     family=Family.LLM,
+    token_vectors=True,
     parameters=134_515_008,
     dimension=576,
     summary="SmolLM2-135M-Instruct, LLaMA architecture, 30 layers, GGUF Q4_1 dequantised (Allal et al. 2025)",
@@ -462,6 +464,7 @@ def gemma3_gguf() -> Path:
 @register_embedder(
     "gemma3-270m",
     family=Family.LLM,
+    token_vectors=True,
     parameters=268_098_176,
     dimension=640,
     summary="Gemma-3-270m base, 18 layers, 262k vocabulary, GGUF Q4_K_M dequantised (Gemma Team 2025)",
@@ -528,6 +531,7 @@ def _register_hub(model: HubModel) -> None:
     register_embedder(
         model.name,
         family=Family.LLM,
+        token_vectors=True,
         parameters=model.parameters,
         dimension=4096,
         summary=f"{model.summary}, {model.repo}; weights not bundled",
@@ -571,7 +575,11 @@ def check_llm_path(path: Path) -> None:
 
 
 @register_path_format(
-    "llm", family=Family.LLM, summary="decoder-only LLM (transformers folder or .gguf file)", check=check_llm_path
+    "llm",
+    family=Family.LLM,
+    token_vectors=True,
+    summary="decoder-only LLM (transformers folder or .gguf file)",
+    check=check_llm_path,
 )
 def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:
     name = f"llm:{path}"

@@ -50,6 +50,9 @@ class EmbedderEntry:
     # the quantisation they ship in (e.g. "GGUF Q4_1"; None: full precision) and whether they are instruction-tuned
     quantisation: str | None = None
     instruction_tuned: bool = False
+    # what the backend can do, declared so that tests it can never take are not generated (see EmbedderInfo)
+    has_vocabulary: bool = False
+    token_vectors: bool = False
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -113,6 +116,9 @@ class PathFormat:
     summary: str
     opener: Callable[[Path], Embedder]
     check: Callable[[Path], None]  # raises ValueError on a path this format cannot open
+    has_vocabulary: bool = False
+    # what most models of the format have; one that turns out otherwise says so in its info when loaded
+    token_vectors: bool = False
 
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
         return EmbedderEntry(
@@ -123,6 +129,8 @@ class PathFormat:
             summary=f"{self.summary} from {path}",
             loader=functools.partial(self.opener, path),
             stamp=lambda: path_stamp(path),
+            has_vocabulary=self.has_vocabulary,
+            token_vectors=self.token_vectors,
         )
 
 
@@ -144,6 +152,8 @@ def register_embedder(
     paper_model: str | None = None,
     quantisation: str | None = None,
     instruction_tuned: bool = False,
+    has_vocabulary: bool = False,
+    token_vectors: bool = False,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         EMBEDDERS.register(
@@ -162,6 +172,8 @@ def register_embedder(
                 paper_model,
                 quantisation,
                 instruction_tuned,
+                has_vocabulary,
+                token_vectors,
             ),
         )
         return loader
@@ -170,10 +182,16 @@ def register_embedder(
 
 
 def register_path_format(
-    name: str, *, family: Family, summary: str, check: Callable[[Path], None]
+    name: str,
+    *,
+    family: Family,
+    summary: str,
+    check: Callable[[Path], None],
+    has_vocabulary: bool = False,
+    token_vectors: bool = False,
 ) -> Callable[[Callable[[Path], Embedder]], Callable[[Path], Embedder]]:
     def decorate(opener: Callable[[Path], Embedder]) -> Callable[[Path], Embedder]:
-        PATH_FORMATS.register(name, PathFormat(name, family, summary, opener, check))
+        PATH_FORMATS.register(name, PathFormat(name, family, summary, opener, check, has_vocabulary, token_vectors))
         return opener
 
     return decorate

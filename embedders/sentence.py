@@ -205,6 +205,7 @@ class SentenceTransformerEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.SENTENCE_ENCODER,
+            token_vectors=has_tokens,
             parameters=sum(parameter.numel() for parameter in model.parameters()),
             dimension=self._dimension,
             extraction=Extraction(
@@ -309,6 +310,7 @@ def open_sentence_transformer(
 @register_embedder(
     "sbert-minilm",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     parameters=22_713_216,
     dimension=384,
     summary="SBERT all-MiniLM-L6-v2, the paper's SBERT (Reimers & Gurevych 2019)",
@@ -414,6 +416,7 @@ def mpnet_problem() -> str | None:
 @register_embedder(
     "sbert-mpnet",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     parameters=109_486_464,
     dimension=768,
     summary="SBERT all-mpnet-base-v2, the strongest original sentence-transformers model",
@@ -476,7 +479,11 @@ def transformer_folders(path: Path) -> list[Path]:
 
 
 @register_path_format(
-    "sbert", family=Family.SENTENCE_ENCODER, summary="sentence-transformers model folder", check=check_sbert
+    "sbert",
+    family=Family.SENTENCE_ENCODER,
+    summary="sentence-transformers model folder",
+    check=check_sbert,
+    token_vectors=True,  # a model without a Transformer module says otherwise in its info, once loaded
 )
 def open_sbert(path: Path) -> SentenceTransformerEmbedder:
     with user_weights(f"sbert:{path}", path):

@@ -84,6 +84,7 @@ class SimCSEEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.SENTENCE_ENCODER,
+            token_vectors=True,
             parameters=sum(parameter.numel() for parameter in model.parameters()),
             dimension=self._dimension,
             extraction=Extraction(
@@ -179,6 +180,7 @@ for _name, _checkpoint in CHECKPOINTS.items():
     register_embedder(
         _name,
         family=Family.SENTENCE_ENCODER,
+        token_vectors=True,
         parameters=_checkpoint.parameters,
         dimension=_checkpoint.dimension,
         summary=f"{_kind} SimCSE {_checkpoint.repo_id}" + (" (the paper's SimCSE)" if _name == "simcse" else ""),
@@ -216,6 +218,7 @@ def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
 @register_path_format(
     "simcse",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     summary="SimCSE checkpoint folder (unsupervised pooling if its name contains 'unsup', else supervised)",
     check=check_simcse_folder,
 )
@@ -226,6 +229,7 @@ def open_simcse(path: Path) -> SimCSEEmbedder:
 @register_path_format(
     "simcse-sup",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     summary="supervised SimCSE checkpoint folder ([CLS] after the MLP pooler)",
     check=check_simcse_folder,
 )
@@ -236,6 +240,7 @@ def open_simcse_sup(path: Path) -> SimCSEEmbedder:
 @register_path_format(
     "simcse-unsup",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     summary="unsupervised SimCSE checkpoint folder ([CLS] before the MLP pooler)",
     check=check_simcse_folder,
 )

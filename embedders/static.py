@@ -44,6 +44,8 @@ class StaticEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.STATIC,
+            has_vocabulary=True,
+            token_vectors=True,
             parameters=int(vectors.vectors.size),
             dimension=int(vectors.vector_size),
             extraction=Extraction(
@@ -95,6 +97,8 @@ class StaticEmbedder:
 @register_embedder(
     "glove-6b-50d",
     family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
     parameters=400_000 * 50,
     dimension=50,
     summary="GloVe 6B 50d, 400k lower-cased words (Pennington et al. 2014)",
@@ -367,21 +371,38 @@ def check_fasttext(path: Path) -> None:
 
 
 @register_path_format(
-    "word2vec", family=Family.STATIC, summary="word2vec vectors (.bin binary, otherwise text)", check=check_word2vec
+    "word2vec",
+    family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
+    summary="word2vec vectors (.bin binary, otherwise text)",
+    check=check_word2vec,
 )
 def open_word2vec(path: Path) -> StaticEmbedder:
     vectors = _load_text_or_binary(path, binary=_is_binary_word2vec(path), header=True)
     return StaticEmbedder(f"word2vec:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
-@register_path_format("glove", family=Family.STATIC, summary="GloVe text vectors (no header line)", check=check_glove)
+@register_path_format(
+    "glove",
+    family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
+    summary="GloVe text vectors (no header line)",
+    check=check_glove,
+)
 def open_glove(path: Path) -> StaticEmbedder:
     vectors = _load_text_or_binary(path, binary=False, header=False)
     return StaticEmbedder(f"glove:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
 @register_path_format(
-    "fasttext", family=Family.STATIC, summary="fastText .bin model (subword OOV)", check=check_fasttext
+    "fasttext",
+    family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
+    summary="fastText .bin model (subword OOV)",
+    check=check_fasttext,
 )
 def open_fasttext(path: Path) -> StaticEmbedder:
     from gensim.models.fasttext import load_facebook_vectors

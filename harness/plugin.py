@@ -14,10 +14,12 @@ import pytest
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.records import MeasurementRecord
+from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
 from evals.tasks.measurement import Measurement
 from fixtures import Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness import loading
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
+from harness.generation import omit
 from harness.loading import Usage, load_embedder
 from harness.options import add_options, cache_settings, dataset_paths
 from harness.report import attach, measurements_of, summary_lines
@@ -84,19 +86,47 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
 
 
+def _embedder_param(entry: EmbedderEntry, *values: object, ids: tuple[str, ...] = ()) -> object:
+    # one worker per embedder, so no model is loaded by two xdist workers
+    marks = [pytest.mark.xdist_group(entry.name)]
+    reason = entry.unavailable_reason()
+    if reason:
+        marks.append(pytest.mark.skip(reason=reason))
+    return pytest.param(entry.name, *values, id="-".join((entry.name, *ids)), marks=marks)
+
+
+def _marked_variants(metafunc: pytest.Metafunc) -> int:
+    """How many tests each generated parameter set becomes through the test's own parametrize marks."""
+    count = 1
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        count *= len(mark.args[1])
+    return count
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "embedder" in metafunc.fixturenames:
-        params = []
-        for entry in metafunc.config.stash[SELECTED].values():
-            # one worker per embedder, so no model is loaded by two xdist workers
-            marks = [pytest.mark.xdist_group(entry.name)]
-            reason = entry.unavailable_reason()
-            if reason:
-                marks.append(pytest.mark.skip(reason=reason))
-            params.append(pytest.param(entry.name, id=entry.name, marks=marks))
-        metafunc.parametrize("embedder", params, indirect=True)
+    selected = metafunc.config.stash[SELECTED].values()
+    # an analogy test's vocabulary is generated with its embedder and dataset, so that the open-vocabulary
+    # protocols meet only embedders with a word list of their own (the ids stay embedder-dataset-vocabulary)
+    joint = {"embedder", "analogies", "vocabulary"} <= set(metafunc.fixturenames)
+    if joint:
+        params, left_out = [], 0
+        for entry in selected:
+            for dataset in names(Kind.ANALOGIES):
+                for vocabulary in VOCABULARIES:
+                    if vocabulary in NEEDS_WORD_LIST and not entry.has_vocabulary:
+                        left_out += 1
+                        continue
+                    params.append(_embedder_param(entry, dataset, vocabulary, ids=(dataset, vocabulary)))
+        metafunc.parametrize(("embedder", "analogies", "vocabulary"), params, indirect=["embedder", "analogies"])
+        omit(
+            metafunc.config,
+            "open-vocabulary analogy tests (embedders without a word list of their own)",
+            left_out * _marked_variants(metafunc),
+        )
+    elif "embedder" in metafunc.fixturenames:
+        metafunc.parametrize("embedder", [_embedder_param(entry) for entry in selected], indirect=True)
     for fixture, kind in DATASET_FIXTURES.items():
-        if fixture in metafunc.fixturenames:
+        if fixture in metafunc.fixturenames and not (joint and fixture == "analogies"):
             metafunc.parametrize(fixture, names(kind), indirect=True)
 
 

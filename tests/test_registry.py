@@ -122,3 +122,13 @@ def test_the_registry_refuses_a_name_twice_and_names_its_choices() -> None:
     with pytest.raises(RegistryError, match="no widget named 'b'; registered: a"):
         registry["b"]
     assert registry.unregister("a") == 1 and "a" not in registry
+
+
+@pytest.mark.parametrize("name", ["glove-6b-50d", "sbert-minilm", "use", "e5-small"])
+def test_declared_capabilities_are_those_of_the_loaded_model(name: str) -> None:
+    entry = EMBEDDERS[name]
+    if entry.unavailable_reason():
+        pytest.skip(entry.unavailable_reason())
+    info = entry.load().info
+    assert (info.has_vocabulary, info.token_vectors) == (entry.has_vocabulary, entry.token_vectors)
+    assert entry.has_vocabulary == (entry.family is Family.STATIC)

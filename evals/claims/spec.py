@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from embedders import EMBEDDERS, PATH_FORMATS, EmbedderEntry
+from evals.claims.contextual import TOKEN_LEVEL_METRICS
 from evals.claims.metrics import METRIC_PARAMS, METRICS
 from evals.claims.settings import Settings
 from evals.records import Verdict
@@ -277,6 +278,14 @@ def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str
     if selected is not None:
         specs = [spec for spec in specs if {s.name for s in spec.entries} & selected]
     return specs
+
+
+def applicable(spec: ComparisonSpec) -> bool:
+    """Whether the comparison's metric can be defined for both sides, by what their entries declare: a token-level
+    metric needs token vectors on both (a user's model that turns out to lack them is still skipped once loaded)."""
+    if spec.claim.metric in TOKEN_LEVEL_METRICS:
+        return spec.subject.token_vectors and spec.reference.token_vectors
+    return True
 
 
 def correction_families(claims: list[Claim], available: list[EmbedderEntry]) -> dict[str, list[str]]:
