@@ -12,11 +12,11 @@ from embedders.base import (
     HasVocabulary,
     WordInContext,
 )
-from embedders.registry import EMBEDDERS, KINDS, EmbedderEntry, SpecError, resolve, valid_choices
+from embedders.registry import EMBEDDERS, PATH_FORMATS, EmbedderEntry, SpecError, resolve, valid_choices
 
 __all__ = [
     "EMBEDDERS",
-    "KINDS",
+    "PATH_FORMATS",
     "Embedder",
     "EmbedderEntry",
     "EmbedderInfo",

@@ -40,6 +40,11 @@ class EmbedderInfo:
     dimension: int | None
     extraction: Extraction
     weights: str  # identity of the weights: a sha256, a package version or a hub revision
+    # What the backend can do, declared by it (never guessed from the free-text extraction): a word list of its
+    # own, which the open-vocabulary protocols search; and a vector of its own for a word in context (its tokens',
+    # or a static model's word vector) rather than the whole sentence's, which token-level claims (C3) need.
+    has_vocabulary: bool = False
+    token_vectors: bool = False
 
     @property
     def fingerprint(self) -> str:

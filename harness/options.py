@@ -35,7 +35,7 @@ def embedder_specs(value: str) -> list[EmbedderEntry]:
     specs = [spec.strip() for spec in value.split(",")]
     if not all(specs):
         # an empty --embedder would otherwise select nothing, which the session reads as "every embedder"
-        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or KIND:PATH")
+        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORMAT:PATH")
     try:
         return [resolve(spec) for spec in specs]
     except SpecError as error:
@@ -121,7 +121,7 @@ def add_options(parser: pytest.Parser) -> None:
         type=embedder_specs,
         default=[],
         metavar="NAME",
-        help="embedder(s) to evaluate: a registered name (see --list-embedders) or KIND:PATH for your own files, "
+        help="embedder(s) to evaluate: a registered name (see --list-embedders) or FORMAT:PATH for your own files, "
         "e.g. word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
         "fasttext:/path/cc.en.300.bin. Repeat or separate with commas. Default: every registered embedder, "
         "those unavailable here skipped with how to get them.",

@@ -15,10 +15,12 @@ import pytest
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.records import MeasurementRecord
+from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
 from evals.tasks.inputs import task_inputs
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
+from harness.generation import omit
 from harness.options import add_options, cache_settings, dataset_paths
 from harness.report import attach, measurements_of, summary_lines
 from runtime.plan import EmbeddingPlan, FillReport, Need
@@ -101,16 +103,44 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.runtime.close()
 
 
+def _embedder_param(entry: EmbedderEntry, *values: object, ids: tuple[str, ...] = ()) -> object:
+    reason = entry.unavailable_reason()
+    marks = [pytest.mark.skip(reason=reason)] if reason else []
+    return pytest.param(entry.name, *values, id="-".join((entry.name, *ids)), marks=marks)
+
+
+def _marked_variants(metafunc: pytest.Metafunc) -> int:
+    """How many tests each generated parameter set becomes through the test's own parametrize marks."""
+    count = 1
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        count *= len(mark.args[1])
+    return count
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "embedder" in metafunc.fixturenames:
-        params = []
-        for entry in metafunc.config.stash[SELECTED].values():
-            reason = entry.unavailable_reason()
-            marks = [pytest.mark.skip(reason=reason)] if reason else []
-            params.append(pytest.param(entry.name, id=entry.name, marks=marks))
-        metafunc.parametrize("embedder", params, indirect=True)
+    selected = metafunc.config.stash[SELECTED].values()
+    # an analogy test's vocabulary is generated with its embedder and dataset, so that the open-vocabulary
+    # protocols meet only embedders with a word list of their own (the ids stay embedder-dataset-vocabulary)
+    joint = {"embedder", "analogies", "vocabulary"} <= set(metafunc.fixturenames)
+    if joint:
+        params, left_out = [], 0
+        for entry in selected:
+            for dataset in [name for name in names(Kind.ANALOGIES) if _wanted(metafunc.config, name)]:
+                for vocabulary in VOCABULARIES:
+                    if vocabulary in NEEDS_WORD_LIST and not entry.has_vocabulary:
+                        left_out += 1
+                        continue
+                    params.append(_embedder_param(entry, dataset, vocabulary, ids=(dataset, vocabulary)))
+        metafunc.parametrize(("embedder", "analogies", "vocabulary"), params, indirect=["embedder", "analogies"])
+        omit(
+            metafunc.config,
+            "open-vocabulary analogy tests (embedders without a word list of their own)",
+            left_out * _marked_variants(metafunc),
+        )
+    elif "embedder" in metafunc.fixturenames:
+        metafunc.parametrize("embedder", [_embedder_param(entry) for entry in selected], indirect=True)
     for fixture, kind in DATASET_FIXTURES.items():
-        if fixture in metafunc.fixturenames:
+        if fixture in metafunc.fixturenames and not (joint and fixture == "analogies"):
             here = [name for name in names(kind) if _wanted(metafunc.config, name)]
             metafunc.parametrize(fixture, here, indirect=True)
 

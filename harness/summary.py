@@ -19,7 +19,7 @@ DEVIATION_LEGEND = (
 
 
 def short_name(name: str, width: int) -> str:
-    """An embedder name in at most ``width`` characters: KIND:PATH becomes KIND:basename, then the middle goes."""
+    """An embedder name in at most ``width`` characters: FORMAT:PATH becomes FORMAT:basename, then the middle goes."""
     if ":" in name and "/" in name:
         kind, _, path = name.partition(":")
         name = f"{kind}:{path.rstrip('/').rsplit('/', 1)[-1]}"

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedders import EmbedderEntry, EmbedderUnavailable, Family
+from embedders import EmbedderEntry, EmbedderUnavailable
 from runtime.embedder import CachedEmbedder, CachedVocabularyEmbedder
 from runtime.plan import EmbeddingPlan, FillReport, describe_failure
 from runtime.pool import ModelPool
@@ -83,7 +83,7 @@ class Runtime:
             raise EmbedderUnavailable(reason)
         cached = self._embedders.get(entry.name)
         if cached is None:
-            kind = CachedVocabularyEmbedder if entry.family is Family.STATIC else CachedEmbedder
+            kind = CachedVocabularyEmbedder if entry.has_vocabulary else CachedEmbedder
             cached = self._embedders[entry.name] = kind(entry, self)
         cached.info  # noqa: B018 (described now: from the store, else by loading, which may fail like a load)
         return cached

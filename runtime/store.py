@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from embedders.base import EmbedderInfo, Extraction, Family
-from embedders.cache import cache_root
+from embedders.disk import cache_root
 
 CACHE_VARIABLE = "EMBEDDING_CLAIMS_CACHE_DIR"
 MODES = ("rw", "ro", "refresh", "off")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from embedders import EMBEDDERS, EmbedderInfo
-from embedders.registry import EXTRACTION_VARIABLES, EmbedderKind
+from embedders.registry import EXTRACTION_VARIABLES, PathFormat
 from harness import loading
 from harness.embedding_cache import DATABASE, CacheWarning, EmbeddingStore, input_key
 from tests.cache_worker import DIMENSION, FakeModel, fake_entry, vector_of
@@ -89,10 +89,10 @@ def test_identity_changes_with_extraction_settings(variable: str, monkeypatch: p
 def test_identity_of_a_path_changes_when_its_file_does(tmp_path: Path) -> None:
     vectors = tmp_path / "v.txt"
     vectors.write_text("cat 0.1 0.2\n")
-    kind = EmbedderKind("glove", EMBEDDERS["glove-6b-50d"].family, "test", lambda path: None, lambda path: None)
-    before = kind.entry(f"glove:{vectors}", vectors).identity()
+    path_format = PathFormat("glove", EMBEDDERS["glove-6b-50d"].family, "test", lambda path: None, lambda path: None)
+    before = path_format.entry(f"glove:{vectors}", vectors).identity()
     vectors.write_text("cat 0.1 0.3 \n")
-    assert kind.entry(f"glove:{vectors}", vectors).identity() != before
+    assert path_format.entry(f"glove:{vectors}", vectors).identity() != before
 
 
 # ---------------------------------------------------------------- the stand-in

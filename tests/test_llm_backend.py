@@ -15,6 +15,7 @@ from embedders import llm
 from embedders.base import EmbedderUnavailable, WordInContext
 from embedders.registry import EMBEDDERS, SpecError, resolve
 from embedders.threads import limit_torch_threads
+from embedders.weights import folder_weights
 from tests.tiny_models import save_tokenizer
 
 RELATED = [("cat", "dog", "theorem"), ("car", "truck", "poem"), ("happy", "glad", "granite")]
@@ -152,7 +153,7 @@ def test_paper_llm_found_in_the_hub_cache_without_network(empty_hub_cache):
     assert EMBEDDERS["olmo-7b"].unavailable_reason() is not None  # a shard is missing: an interrupted download
     (snapshot / "model-1.safetensors").write_bytes(b"")
     assert EMBEDDERS["olmo-7b"].unavailable_reason() is None
-    assert llm.folder_weights(snapshot) == "hf:allenai/OLMo-7B-hf@0123abcd"
+    assert folder_weights(snapshot) == "hf:allenai/OLMo-7B-hf@0123abcd"
 
 
 def test_llm_kind_checks_paths(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedders import cache, resolve
+from embedders import disk, resolve
 from harness import loading
 
 
@@ -56,10 +56,10 @@ def test_an_unchanged_file_is_not_read_again_and_its_identity_is_portable(
     stamp = resolve(f"word2vec:{path}").stamp
     assert stamp is not None
     first = stamp()
-    assert first == f"sha256:{cache.sha256_file(path)}" and str(tmp_path) not in first
+    assert first == f"sha256:{disk.sha256_file(path)}" and str(tmp_path) not in first
     reads: list[Path] = []
-    hash_file = cache.sha256_file
-    monkeypatch.setattr(cache, "sha256_file", lambda file: reads.append(file) or hash_file(file))
+    hash_file = disk.sha256_file
+    monkeypatch.setattr(disk, "sha256_file", lambda file: reads.append(file) or hash_file(file))
     # nothing in this process remembers it: the digest comes from the memo on disk, as in a new session
     assert resolve(f"word2vec:{path}").stamp() == first  # type: ignore[misc]
     assert reads == []

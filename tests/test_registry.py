@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gensim.test.utils import datapath
 
-from embedders import EMBEDDERS, KINDS, Embedder, Family, SpecError, WordInContext, resolve
+from embedders import EMBEDDERS, PATH_FORMATS, Embedder, Family, SpecError, WordInContext, resolve
 from embedders.registry import EmbedderEntry
 from tests.conftest import small_static
 
@@ -107,8 +107,8 @@ def test_missing_path_is_a_spec_error(tmp_path: Path) -> None:
         resolve(f"glove:{tmp_path / 'absent.txt'}")
 
 
-def test_kinds_registered() -> None:
-    assert {"word2vec", "glove", "fasttext"} <= set(KINDS)
+def test_path_formats_registered() -> None:
+    assert {"word2vec", "glove", "fasttext"} <= set(PATH_FORMATS)
 
 
 def test_the_registry_refuses_a_name_twice_and_names_its_choices() -> None:
@@ -122,3 +122,13 @@ def test_the_registry_refuses_a_name_twice_and_names_its_choices() -> None:
     with pytest.raises(RegistryError, match="no widget named 'b'; registered: a"):
         registry["b"]
     assert registry.unregister("a") == 1 and "a" not in registry
+
+
+@pytest.mark.parametrize("name", ["glove-6b-50d", "sbert-minilm", "use", "e5-small"])
+def test_declared_capabilities_are_those_of_the_loaded_model(name: str) -> None:
+    entry = EMBEDDERS[name]
+    if entry.unavailable_reason():
+        pytest.skip(entry.unavailable_reason())
+    info = entry.load().info
+    assert (info.has_vocabulary, info.token_vectors) == (entry.has_vocabulary, entry.token_vectors)
+    assert entry.has_vocabulary == (entry.family is Family.STATIC)

@@ -1,4 +1,4 @@
-"""Sentence-encoder backends on their real packaged weights, plus the split-zip cache and the sbert: path kind."""
+"""Sentence-encoder backends on their real packaged weights, plus the split-zip cache and the sbert: path format."""
 
 from __future__ import annotations
 

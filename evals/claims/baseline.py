@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from embedders import EMBEDDERS
-from embedders.cache import write_text_atomically
+from embedders.disk import write_text_atomically
 from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, comparisons, load_claims
 from evals.records import ClaimRecord, Verdict
 

@@ -21,8 +21,9 @@ from evals.weighted import MEAN, PEARSON, SPEARMAN, once
 from fixtures import Kind, SentencePairs
 from fixtures.anchor_variations import Anchor, AnchorVariations
 
-# The backends' extraction says so when a word in context is the whole sentence's vector (no token access).
-WHOLE_SENTENCE = "in-context: whole sentence"
+# The metrics defined only for an embedder whose word in context has a vector of its own (EmbedderInfo.token_vectors):
+# their comparisons with any other are never generated.
+TOKEN_LEVEL_METRICS = frozenset({"contextualization"})
 
 
 def anchor_variations(settings: Settings) -> AnchorVariations:
@@ -161,10 +162,6 @@ def variation_discrimination(memo: EmbeddingMemo, settings: Settings) -> ItemSco
 # ---------------------------------------------------------------- C3 token-level contextualization
 
 
-def has_token_vectors(info: EmbedderInfo) -> bool:
-    return WHOLE_SENTENCE not in info.extraction.pooling
-
-
 def _c3_sentences(anchor: Anchor) -> list[str]:
     polysemy = [anchor.variants["polysemy"]] if "polysemy" in anchor.variants else []
     return [*anchor.main_sense, *polysemy]
@@ -192,7 +189,7 @@ def _c3_items(anchor: Anchor) -> list[WordInContext]:
 
 
 def _contextual_inputs(settings: Settings, info: EmbedderInfo, **_: object) -> Inputs:
-    if not has_token_vectors(info):
+    if not info.token_vectors:
         return {}
     items = [item for a in anchor_variations(settings).anchors for item in _c3_items(a)]
     alone = [context_free(item) for item in items]
@@ -287,7 +284,7 @@ def contextualization(memo: EmbeddingMemo, settings: Settings, measure: str = "v
     if measure not in MEASURES:
         raise ValueError(f"measure must be one of {sorted(MEASURES)}, got {measure!r}")
     info = memo.info
-    if not has_token_vectors(info):
+    if not info.token_vectors:
         raise NotApplicable(
             f"{info.name} has no token vectors: its word in context is the whole sentence's vector "
             f"({info.extraction.pooling!r}), so token-level contextualization is not defined for it"

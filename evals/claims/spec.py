@@ -8,7 +8,8 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embedders import EMBEDDERS, KINDS, EmbedderEntry
+from embedders import EMBEDDERS, PATH_FORMATS, EmbedderEntry
+from evals.claims.contextual import TOKEN_LEVEL_METRICS
 from evals.claims.metrics import METRIC_PARAMS, METRICS
 from evals.claims.settings import Settings
 from evals.records import Verdict
@@ -223,8 +224,8 @@ def check_claim(claim: Claim, where: str) -> None:
     if not possible:
         raise ClaimsFileError(f"{where}: subject and reference define no comparison between registered embedders")
     for number_, expectation in enumerate(claim.expected, start=1):
-        if _names_a_path_kind(claim, expectation.comparison):
-            continue  # a user's own KIND:PATH embedder joins through its family; its paths are not known here
+        if _names_a_path_format(claim, expectation.comparison):
+            continue  # a user's own FORMAT:PATH embedder joins through its family; its paths are not known here
         if not any(fnmatch.fnmatchcase(name, expectation.comparison) for name in possible):
             raise ClaimsFileError(
                 f"{where}: [[claim.expect]] #{number_}: comparison {expectation.comparison!r} matches no comparison "
@@ -232,12 +233,12 @@ def check_claim(claim: Claim, where: str) -> None:
             )
 
 
-def _names_a_path_kind(claim: Claim, pattern: str) -> bool:
-    """Whether the pattern names a path kind (``glove:...``) whose family is on one of the claim's sides."""
+def _names_a_path_format(claim: Claim, pattern: str) -> bool:
+    """Whether the pattern names a path format (``glove:...``) whose family is on one of the claim's sides."""
     families = {
         f for side in (claim.subject, claim.reference, claim.anchor, claim.anchor_proxy) if side for f in side.families
     }
-    return any(f"{kind}:" in pattern and str(entry.family) in families for kind, entry in KINDS.items())
+    return any(f"{name}:" in pattern and str(entry.family) in families for name, entry in PATH_FORMATS.items())
 
 
 def possible_comparisons(claim: Claim) -> set[str]:
@@ -277,6 +278,14 @@ def comparisons(claim: Claim, candidates: list[EmbedderEntry], selected: set[str
     if selected is not None:
         specs = [spec for spec in specs if {s.name for s in spec.entries} & selected]
     return specs
+
+
+def applicable(spec: ComparisonSpec) -> bool:
+    """Whether the comparison's metric can be defined for both sides, by what their entries declare: a token-level
+    metric needs token vectors on both (a user's model that turns out to lack them is still skipped once loaded)."""
+    if spec.claim.metric in TOKEN_LEVEL_METRICS:
+        return spec.subject.token_vectors and spec.reference.token_vectors
+    return True
 
 
 def correction_families(claims: list[Claim], available: list[EmbedderEntry]) -> dict[str, list[str]]:

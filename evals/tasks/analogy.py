@@ -15,6 +15,8 @@ Method = Literal["3cosadd", "3cosmul"]
 Vocabulary = Literal["closed", "open"]
 METHODS: tuple[Method, ...] = ("3cosadd", "3cosmul")
 VOCABULARIES: tuple[Vocabulary, ...] = ("closed", "open")
+# the protocols whose candidates are the model's own word list: for embedders that declare one (has_vocabulary)
+NEEDS_WORD_LIST: frozenset[Vocabulary] = frozenset({"open"})
 COSMUL_EPSILON = 1e-3  # Levy & Goldberg (2014)
 OPEN_VOCABULARY_SIZE = 300_000  # gensim's evaluate_word_analogies default
 
@@ -131,8 +133,10 @@ def analogy(
         canonical = same_word_ids(words, embeddings.vectors, usable)
         size_note = f"closed: the {len(words)} words of {dataset.info.name}"
     else:
-        if not isinstance(embedder, HasVocabulary):
+        if not embedder.info.has_vocabulary:
             raise NotApplicable(f"{embedder.info.name} has no word list of its own; open vocabulary needs one")
+        if not isinstance(embedder, HasVocabulary):
+            raise TypeError(f"{embedder.info.name} declares a word list but offers no vocabulary_head() to read it")
         head, vectors = embedder.vocabulary_head(open_size)
         size = len(head)
         candidates = Embeddings.complete(vectors)

@@ -1,4 +1,5 @@
-"""The suite's cache folder, atomic writes into it, and file digests computed once per file version."""
+"""The suite's folder on disk (not the embedding cache inside it), atomic writes into it, and file digests computed
+once per file version."""
 
 from __future__ import annotations
 
