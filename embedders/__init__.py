@@ -10,6 +10,7 @@ from embedders.base import (
     Extraction,
     Family,
     HasVocabulary,
+    LoadOptions,
     WordInContext,
 )
 from embedders.registry import EMBEDDERS, PATH_FORMATS, EmbedderEntry, SpecError, resolve, valid_choices
@@ -25,6 +26,7 @@ __all__ = [
     "Extraction",
     "Family",
     "HasVocabulary",
+    "LoadOptions",
     "SpecError",
     "WordInContext",
     "resolve",

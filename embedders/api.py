@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, WordInContext
+from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, LoadOptions, WordInContext
 from embedders.registry import register_embedder
 
 log = logging.getLogger(__name__)
@@ -237,8 +237,8 @@ OPENAI_MODELS = {  # name: (served model, dimension, summary, the paper's model 
 }
 
 
-def _opener(name: str, model: str, dimension: int) -> Callable[[], EmbeddingsApi]:
-    def open_api() -> EmbeddingsApi:
+def _opener(name: str, model: str, dimension: int) -> Callable[[LoadOptions], EmbeddingsApi]:
+    def open_api(options: LoadOptions) -> EmbeddingsApi:
         return EmbeddingsApi(name, model, dimension=dimension)
 
     return open_api

@@ -105,6 +105,17 @@ class Embedder(Protocol):
     def embed_in_context(self, items: Sequence[WordInContext]) -> Embeddings: ...
 
 
+@dataclass(frozen=True)
+class LoadOptions:
+    """How the session asks a backend to load its model (--device, --dtype, --trust-remote-code, --llm-strategy):
+    handed to every loader, and part of every identity, since each may change the vectors."""
+
+    device: str = "cpu"
+    dtype: str = "float32"
+    trust_remote_code: bool = False
+    llm_strategy: str = "mean"
+
+
 class EmbedderUnavailable(RuntimeError):
     """The embedder's weights or package cannot be had here; the message says how to get them."""
 

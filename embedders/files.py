@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import pickle
 import re
 import stat
@@ -25,7 +24,6 @@ SAFETENSORS_DTYPE_BYTES = {
     **dict.fromkeys(("U32", "I32", "F32"), 4),
     **dict.fromkeys(("U64", "I64", "F64"), 8),
 }
-TRUST_REMOTE_CODE_VARIABLE = "EMBEDDING_CLAIMS_TRUST_REMOTE_CODE"
 # The files a transformers tokenizer is built from: tokenizer.json alone, or one of the slow tokenizers' sets.
 TOKENIZER_VOCABULARIES = (
     ("tokenizer.json",),
@@ -44,11 +42,6 @@ OTHER_TOWERS = ("vision", "visual", "audio")  # a multimodal checkpoint's other 
 
 class EmbedderFileError(EmbedderUnavailable):
     """The user's weights passed the header checks but failed to load; the message names the file and why."""
-
-
-def trust_remote_code() -> bool:
-    """Only ``--trust-remote-code`` (which sets this variable) lets a model folder run its own Python code."""
-    return os.environ.get(TRUST_REMOTE_CODE_VARIABLE, "") == "1"
 
 
 def check_regular_file(path: Path) -> None:

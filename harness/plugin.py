@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
@@ -13,7 +12,6 @@ import numpy as np
 import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
-from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.records import MeasurementRecord
 from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
 from evals.tasks.inputs import task_inputs
@@ -21,7 +19,7 @@ from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.generation import omit
-from harness.options import add_options, cache_settings, dataset_paths
+from harness.options import add_options, cache_settings, dataset_paths, load_options
 from harness.report import attach, measurements_of, summary_lines
 from runtime.plan import EmbeddingPlan, FillReport, Need
 from runtime.pool import Usage
@@ -75,11 +73,6 @@ def embedder_table() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # backends read these when they load, on the controller and on every xdist worker alike
-    for option, variable in (("device", "EMBEDDING_CLAIMS_DEVICE"), ("dtype", "EMBEDDING_CLAIMS_DTYPE")):
-        if config.getoption(option):
-            os.environ[variable] = config.getoption(option)
-    os.environ[TRUST_REMOTE_CODE_VARIABLE] = "1" if config.getoption("trust_remote_code") else "0"
     chosen = [entry for group in config.getoption("embedder") for entry in group]
     if not chosen:
         # the default session: what runs here; the rest is named once in the summary, not skipped test by test
@@ -91,7 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     shared = Shared.from_json(workerinput[SHARED]) if workerinput and SHARED in workerinput else None
     interactive = sys.__stderr__ is not None and sys.__stderr__.isatty() and workerinput is None
-    session = EmbeddingSession(Runtime(mode, folder, shared, interactive=interactive))
+    runtime = Runtime(mode, folder, shared, options=load_options(config), interactive=interactive)
+    session = EmbeddingSession(runtime)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "embedding-claims-session")
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")

@@ -43,7 +43,7 @@ class CachedEmbedder:
     def __init__(self, entry: EmbedderEntry, runtime: Runtime) -> None:
         self.entry = entry
         self.runtime = runtime
-        self.identity = entry.identity()
+        self.identity = entry.identity(runtime.options)
         self._info: EmbedderInfo | None = None
         self._checked = -1  # which load of the model was last compared with the stored description
 

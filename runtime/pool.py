@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from embedders import Embedder, EmbedderEntry
+from embedders import Embedder, EmbedderEntry, LoadOptions
 
 
 @dataclass
@@ -49,19 +49,20 @@ class Loaded:
 class ModelPool:
     """The one model this process may have loaded, the lock that goes with it, and every embedder's usage."""
 
-    def __init__(self, lock_folder: Path) -> None:
+    def __init__(self, lock_folder: Path, options: LoadOptions) -> None:
         self.lock_folder = lock_folder
+        self.options = options
         self.usage: dict[str, Usage] = {}
         self.loaded: Loaded | None = None
         self._held: tuple[str, FileLock] | None = None
         self._generation = 0
 
     @classmethod
-    def for_store(cls, folder: Path) -> ModelPool:
+    def for_store(cls, folder: Path, options: LoadOptions) -> ModelPool:
         """Locks per store folder (separate sessions on separate caches never wait for each other), kept in the
         temporary folder (a read-only cache still gets its locks)."""
         digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
-        return cls(Path(tempfile.gettempdir()) / f"embedding-claims-locks-{os.getuid()}" / digest)
+        return cls(Path(tempfile.gettempdir()) / f"embedding-claims-locks-{os.getuid()}" / digest, options)
 
     def usage_of(self, name: str) -> Usage:
         return self.usage.setdefault(name, Usage())
@@ -100,7 +101,7 @@ class ModelPool:
 
                 limit_torch_threads()
             try:
-                model = entry.load()
+                model = entry.load(self.options)
             except BaseException:
                 self.release()
                 raise

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedders import EmbedderEntry, EmbedderUnavailable
+from embedders import EmbedderEntry, EmbedderUnavailable, LoadOptions
 from runtime.embedder import CachedEmbedder, CachedVocabularyEmbedder
 from runtime.plan import EmbeddingPlan, FillReport, describe_failure
 from runtime.pool import ModelPool
@@ -36,7 +36,13 @@ class Shared:
 
 class Runtime:
     def __init__(
-        self, mode: str, folder: Path | None = None, shared: Shared | None = None, *, interactive: bool = False
+        self,
+        mode: str,
+        folder: Path | None = None,
+        shared: Shared | None = None,
+        *,
+        options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+        interactive: bool = False,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"cache mode {mode!r}: choose one of {', '.join(MODES)}")
@@ -48,6 +54,7 @@ class Runtime:
             shared = Shared(uuid.uuid4().hex, scratch)
         self.shared = shared
         self.interactive = interactive
+        self.options = options
         if mode in ("rw", "refresh"):
             main = EmbeddingStore(self.folder)
             self.storage = Storage([main], main)
@@ -58,7 +65,7 @@ class Runtime:
             read = [EmbeddingStore(self.folder, writable=False), scratch] if mode == "ro" else [scratch]
             self.storage = Storage(read, scratch)
             lock_folder = Path(shared.scratch)
-        self.pool = ModelPool.for_store(lock_folder)
+        self.pool = ModelPool.for_store(lock_folder, options)
         self.results = ResultCache(self.storage, read=mode != "refresh")
         self._embedders: dict[str, CachedEmbedder] = {}
 
