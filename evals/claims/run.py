@@ -12,7 +12,7 @@ from pathlib import Path
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.claims.deviations import comparison_deviations
-from evals.claims.metrics import INPUTS, METRICS, EmbeddingMemo, ItemScores, NotApplicable
+from evals.claims.metrics import METRICS, EmbeddingMemo, ItemScores, NotApplicable
 from evals.claims.settings import Settings
 from evals.claims.spec import ComparisonSpec
 from evals.claims.stats import Comparison, Undefined, family_adjusted, paired_bootstrap, verdict
@@ -180,11 +180,11 @@ class ClaimRun:
         params = dict(spec.claim.params)
         if spec.anchor is not None:
             params["anchor"] = memos[spec.anchor.name]
-        function = METRICS[spec.claim.metric]
+        metric = METRICS[spec.claim.metric]
         scores: list[ItemScores] = []
         for side in (spec.subject, spec.reference):
             try:
-                scores.append(function(memos[side.name], self._measuring, **params))
+                scores.append(metric.score(memos[side.name], self._measuring, **params))
             except NotApplicable as error:
                 return Result(spec, skipped=f"not applicable: {error}")
             except Exception:  # one comparison's failure fails its own test only
@@ -304,7 +304,7 @@ class ClaimRun:
                 for claim in claims.values():
                     self._data.reads.clear()
                     try:
-                        inputs = INPUTS[claim.metric](self._measuring, memo.info, **dict(claim.params))
+                        inputs = METRICS[claim.metric].inputs(self._measuring, memo.info, **dict(claim.params))
                     except Exception:
                         failed[name, claim.id] = (
                             f"{claim.metric} on {name}, {self._datasets()}: listing its inputs failed: {_reason()}"
@@ -342,8 +342,8 @@ def _embedder(entry: EmbedderEntry, memos: dict[str, EmbeddingMemo]) -> Embedder
 
 def _side(entry: EmbedderEntry, scores: ItemScores | None, memos: dict[str, EmbeddingMemo]) -> SideRecord:
     memo = memos.get(entry.name)
-    # everything this embedder embedded for the session's claims, by kind: unusable rows are never scored
-    inputs = {kind: dict(counts) for kind, counts in memo.inputs.items()} if memo is not None else None
+    # everything this embedder embedded for the session's claims, by input form: unusable rows are never scored
+    inputs = {form: dict(counts) for form, counts in memo.inputs.items()} if memo is not None else None
     if scores is None:
         return SideRecord(_embedder(entry, memos), inputs=inputs)
     return SideRecord(_embedder(entry, memos), scores.score, scores.protocol, scores.summary, inputs)
