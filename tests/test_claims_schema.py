@@ -400,8 +400,9 @@ def mutations(draw: st.DrawFn) -> tuple[dict, str]:
         else:
             number_ = draw(st.integers(0, len(document["claim"]) - 1))
             table, keys, where = document["claim"][number_], CLAIM_KEYS, f"[[claim]] #{number_ + 1} "
-            if place == "params":
-                table, keys = table.setdefault("params", {}), PARAM_KEYS
+            if place == "params" and isinstance(given := table.setdefault("params", {}), dict):
+                # an earlier change may have set "params" to any value: only a table can be changed further
+                table, keys = given, PARAM_KEYS
             elif place == "expect" and (tables := [e for e in _as_list(table.get("expect")) if isinstance(e, dict)]):
                 # an earlier change may have set "expect" to any value: only its tables can be changed further
                 table, keys = draw(st.sampled_from(tables)), {"comparison", "verdict", "why"}
