@@ -190,8 +190,8 @@ def junit_properties(record: ClaimRecord) -> list[tuple[str, str]]:
         ("paper", record.agreement or ("not measured" if record.paper else "not a claim of the paper")),
         ("baseline", record.baseline or ""),
         ("correction_family", f"{record.correction_family.id} (m = {record.correction_family.size})"),
-        # every way the comparison's protocol differs from the paper's, "kind: text", one after another
-        ("deviations", "; ".join(f"{d.kind}: {d.text}" for d in record.deviations) or "none"),
+        # every way the comparison's protocol differs from the paper's, "aspect: text", one after another
+        ("deviations", "; ".join(f"{d.aspect}: {d.text}" for d in record.deviations) or "none"),
     ]
     if record.effect is not None:
         properties += [

@@ -18,7 +18,7 @@ from tests.conftest import AddMetric
 
 
 def kinds(name: str) -> list[tuple[str, str]]:
-    return [(d.kind, d.text) for d in model_deviations(EMBEDDERS[name])]
+    return [(d.aspect, d.text) for d in model_deviations(EMBEDDERS[name])]
 
 
 def test_the_registry_names_what_differs_from_the_papers_models() -> None:
@@ -118,7 +118,7 @@ def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(add_
     run = ClaimRun(Settings(resamples=100), specs, {"T": [s.id for s in specs]}, lambda e: e.load(), lambda e: None)
     (record,) = run.records().values()
     assert record.paper_protocol == "BATS, 3CosAdd, accuracy"
-    assert [(d.kind, d.text, d.side) for d in record.deviations] == [
+    assert [(d.aspect, d.text, d.side) for d in record.deviations] == [
         ("dataset", "Google analogy stands in for BATS", None),
         ("protocol", "llm-x's own vocabulary", "llm-x"),
         ("protocol", "glove-y's own vocabulary", "glove-y"),
