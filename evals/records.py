@@ -82,7 +82,7 @@ class SideRecord:
     score: float | None = None
     protocol: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
-    inputs: dict[str, dict[str, int]] | None = None  # what it embedded for the session's claims, by input kind
+    inputs: dict[str, dict[str, int]] | None = None  # what it embedded for the session's claims, by input form
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "embedder": self.embedder.to_json()}
