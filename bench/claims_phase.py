@@ -60,8 +60,8 @@ def main() -> None:
         params = dict(spec.claim.params)
         if spec.anchor is not None:
             params["anchor"] = memos[spec.anchor.name]
-        subject = METRICS[spec.claim.metric](memos[spec.subject.name], settings, **params)
-        reference = METRICS[spec.claim.metric](memos[spec.reference.name], settings, **params)
+        subject = METRICS[spec.claim.metric].score(memos[spec.subject.name], settings, **params)
+        reference = METRICS[spec.claim.metric].score(memos[spec.reference.name], settings, **params)
         for column, resampling in enumerate((subject.resampling, Resampling.items(len(subject.resampling)))):
             begun = time.perf_counter()
             paired_bootstrap(

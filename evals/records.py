@@ -1,7 +1,9 @@
 """The records that travel: from a test (on any xdist worker) to the controller, into the ledger, the terminal,
 JUnit XML, the result cache and the dashboard. Frozen, typed and versioned; every reader uses these types.
 
-Version 3 (this one) added each comparison's deviations from the paper's protocol and the paper's protocol itself.
+Version 4 (this one) names what a deviation concerns its ``aspect`` (version 3 called it ``kind``, as the ledger
+calls its record types, and the fixtures a dataset's type); version 3 records load with the field renamed.
+Version 3 added each comparison's deviations from the paper's protocol and the paper's protocol itself.
 Version 2 added the correction family, the resampling unit, the interval's standard error and degrees of
 freedom, the paper flag and the paper models. Version 2 records load with no deviations and an empty protocol
 (what they did not record is not known, not absent). Version 1 ledgers (string-keyed dicts, one Holm family per
@@ -14,9 +16,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-VERSION = 3
+VERSION = 4
 # what a deviation from the paper's protocol concerns: the data, which model, its weights, or how it is measured
-DEVIATION_KINDS = ("dataset", "model", "weights", "protocol")
+DEVIATION_ASPECTS = ("dataset", "model", "weights", "protocol")
 
 
 class Verdict(StrEnum):
@@ -35,13 +37,13 @@ class Deviation:
     """One way a comparison's protocol differs from the paper's, in one plain sentence. ``side``: the embedder it
     concerns, or None when it concerns the whole comparison (its dataset, its metric)."""
 
-    kind: str
+    aspect: str
     text: str
     side: str | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in DEVIATION_KINDS:
-            raise ValueError(f"deviation kind {self.kind!r} is not one of {', '.join(DEVIATION_KINDS)}")
+        if self.aspect not in DEVIATION_ASPECTS:
+            raise ValueError(f"deviation aspect {self.aspect!r} is not one of {', '.join(DEVIATION_ASPECTS)}")
         if not isinstance(self.text, str) or not self.text.strip():
             raise ValueError("a deviation's text is a non-empty sentence")
 
@@ -50,7 +52,7 @@ class Deviation:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Deviation:
-        return cls(str(data["kind"]), str(data["text"]), data.get("side"))
+        return cls(str(data["aspect"]), str(data["text"]), data.get("side"))
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class SideRecord:
     score: float | None = None
     protocol: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None
-    inputs: dict[str, dict[str, int]] | None = None  # what it embedded for the session's claims, by input kind
+    inputs: dict[str, dict[str, int]] | None = None  # what it embedded for the session's claims, by input form
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "embedder": self.embedder.to_json()}
@@ -235,6 +237,8 @@ class ClaimRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ClaimRecord:
         version = int(data.get("version") or 1)
+        if version < 4:
+            data = _version_3(data)
         values = _known(cls, data)
         values.update(
             subject=SideRecord.from_json(data["subject"]),
@@ -262,6 +266,12 @@ def _anchor(data: dict[str, Any] | None) -> EmbedderRecord | None:
     if not data:
         return None
     return EmbedderRecord.from_json(data.get("embedder", data))
+
+
+def _version_3(data: dict[str, Any]) -> dict[str, Any]:
+    """A record before version 4 with its deviations' ``kind`` named ``aspect`` (before version 3: none)."""
+    deviations = [{("aspect" if k == "kind" else k): v for k, v in d.items()} for d in data.get("deviations") or ()]
+    return {**data, "deviations": deviations}
 
 
 def _version_1(data: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from embedders import EMBEDDERS
 from embedders.versions import installed
-from evals.claims.metrics import INPUTS
+from evals.claims.metrics import METRICS
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
 from evals.claims.spec import (
@@ -103,7 +103,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
                 entry,
                 Need(
                     f"claim {claim.id} {claim.metric} {sorted(claim.params)} {settings!r} {code}",
-                    lambda info, metric=claim.metric, params=dict(claim.params): INPUTS[metric](
+                    lambda info, metric=claim.metric, params=dict(claim.params): METRICS[metric].inputs(
                         settings, info, **params
                     ),
                 ),
@@ -224,8 +224,8 @@ def junit_properties(record: ClaimRecord) -> list[tuple[str, str]]:
         ("paper", record.agreement or ("not measured" if record.paper else "not a claim of the paper")),
         ("baseline", record.baseline or ""),
         ("correction_family", f"{record.correction_family.id} (m = {record.correction_family.size})"),
-        # every way the comparison's protocol differs from the paper's, "kind: text", one after another
-        ("deviations", "; ".join(f"{d.kind}: {d.text}" for d in record.deviations) or "none"),
+        # every way the comparison's protocol differs from the paper's, "aspect: text", one after another
+        ("deviations", "; ".join(f"{d.aspect}: {d.text}" for d in record.deviations) or "none"),
     ]
     if record.effect is not None:
         properties += [

@@ -590,7 +590,7 @@ def deviations_block(records: list[ClaimRecord]) -> str:
         which = f"all {len(records)} comparisons" if len(names) == len(records) else ", ".join(names)
         side = f"embedder {deviation.side}; " if deviation.side else ""
         items.append(
-            f'<li><span class="badge k-dev">{esc(deviation.kind)}</span> {esc(deviation.text)} '
+            f'<li><span class="badge k-dev">{esc(deviation.aspect)}</span> {esc(deviation.text)} '
             f'<span class="muted">({esc(side)}{esc(which)})</span></li>'
         )
     if items:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -32,6 +33,16 @@ class Registry(Generic[T]):
     def unregister(self, name: str) -> T:
         """Remove an entry (tests that register their own must not leak it into later tests)."""
         return self._entries.pop(name)
+
+    @contextmanager
+    def added(self, name: str, entry: T) -> Iterator[T]:
+        """``entry`` registered for the duration of a with-block only (a test's own metric or embedder), refused
+        like any other if the name is taken."""
+        self.register(name, entry)
+        try:
+            yield entry
+        finally:
+            self.unregister(name)
 
     def __getitem__(self, name: str) -> T:
         try:

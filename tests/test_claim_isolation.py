@@ -12,13 +12,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from embedders import Family
 from evals.claims.resampling import Resampling
 from evals.records import ClaimRecord, Verdict
 from fixtures import Resolver
 from harness.ledger import read_ledger
+from tests.conftest import AddMetric
 
 ROOT = Path(__file__).resolve().parent.parent
 # words of WordNet that GloVe has, so that the random pairs find some of them in the file
@@ -78,11 +78,10 @@ def test_an_anchor_variation_file_of_one_anchor_leaves_the_other_claims_their_ve
 
 
 def test_a_claim_whose_inputs_fail_on_one_embedder_leaves_its_other_claims_their_verdicts(
-    monkeypatch: pytest.MonkeyPatch,
+    add_metric: AddMetric,
 ) -> None:
     """No real input makes listing a metric's inputs fail once the files are validated, so one is made to."""
-    from evals.claims import metrics
-    from evals.claims.metrics import ItemScores
+    from evals.claims.metrics import ClaimMetric, ItemScores
     from evals.claims.run import ClaimRun
     from evals.claims.settings import Settings
     from evals.claims.spec import Claim, Side, comparisons
@@ -103,10 +102,8 @@ def test_a_claim_whose_inputs_fail_on_one_embedder_leaves_its_other_claims_their
             raise KeyError("w9")
         return {"words": ["w0", "w1"]}
 
-    monkeypatch.setitem(metrics.METRICS, "test-metric", scores)
-    monkeypatch.setitem(metrics.INPUTS, "test-metric", lambda settings, info: {"words": ["w0", "w1"]})
-    monkeypatch.setitem(metrics.METRICS, "test-failing-inputs", scores)
-    monkeypatch.setitem(metrics.INPUTS, "test-failing-inputs", inputs_failing_on_llm_b)
+    add_metric(ClaimMetric.of("test-metric", lambda settings, info: {"words": ["w0", "w1"]}, scores))
+    add_metric(ClaimMetric.of("test-failing-inputs", inputs_failing_on_llm_b, scores))
     claims = [
         Claim(id_, "s", "s", metric, (), Side(("llm",)), Side(("static",)), "greater", 0.0)
         for id_, metric in (("T", "test-metric"), ("U", "test-failing-inputs"))

@@ -18,6 +18,7 @@ from evals.claims.spec import CLAIMS_PATH, ClaimsFileError, comparisons, load_cl
 from evals.claims.stats import Comparison, Undefined, family_adjusted, holm, paired_bootstrap, verdict
 from evals.records import Verdict
 from evals.weighted import AUC, MEAN, SPEARMAN, once
+from tests.conftest import AddMetric
 
 
 def paired(effect: float, n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -240,9 +241,8 @@ def static_entry(name: str, family: Family, vectors: np.ndarray) -> EmbedderEntr
     return EmbedderEntry(name, family, 10, vectors.shape[1], "test", lambda: small_static(words, vectors, name))
 
 
-def test_one_failing_comparison_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evals.claims import metrics
-    from evals.claims.metrics import ItemScores
+def test_one_failing_comparison_fails_alone(add_metric: AddMetric) -> None:
+    from evals.claims.metrics import ClaimMetric, ItemScores
     from evals.claims.run import ClaimRun
     from evals.claims.settings import Settings
     from evals.claims.spec import Claim, Side
@@ -261,8 +261,7 @@ def test_one_failing_comparison_fails_alone(monkeypatch: pytest.MonkeyPatch) -> 
             values = rng.random((40, 1)) + 0.5
         return ItemScores(values, MEAN, Resampling.items(40), DatasetInfo("t", "-", "0" * 64, 40), {})
 
-    monkeypatch.setitem(metrics.METRICS, "test-metric", scores)
-    monkeypatch.setitem(metrics.INPUTS, "test-metric", lambda settings, info: {"words": ["w0", "w1"]})
+    add_metric(ClaimMetric.of("test-metric", lambda settings, info: {"words": ["w0", "w1"]}, scores))
     test_claim = Claim("T", "s", "s", "test-metric", (), Side(("llm",)), Side(("static",)), "greater", 0.0)
     specs = comparisons(test_claim, entries, None)
     run = ClaimRun(Settings(resamples=100), specs, {"T": [s.id for s in specs]}, lambda e: e.load(), lambda e: None)

@@ -85,10 +85,10 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
     fingerprints = {e["name"]: e["fingerprint"] for e in ledger.of_kind("embedder")}
     assert set(fingerprints) == set(EMBEDDERS.split(","))
     for c in claims:
-        assert c.version == 3 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
+        assert c.version == 4 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
         assert c.paper_protocol  # the claim's, from claims.toml
         # smollm2-135m is in every comparison here: a proxy, quantised and instruction-tuned, whatever the metric says
-        assert {(d.kind, d.side) for d in c.deviations} >= {("model", "smollm2-135m"), ("weights", "smollm2-135m")}
+        assert {(d.aspect, d.side) for d in c.deviations} >= {("model", "smollm2-135m"), ("weights", "smollm2-135m")}
         assert c.outcome in ("passed", "inconclusive", "deviated") and len(c.dataset["sha256"]) == 64
         assert c.subject.embedder.fingerprint == fingerprints[c.subject.embedder.name]
         # the correction family is every comparison over the embedders available here, not this session's few
@@ -141,7 +141,7 @@ def test_junit_xml_shows_each_claims_verdict_effect_and_interval(session: Sessio
         assert properties["paper"] == paper and properties["baseline"] == claim.baseline
         assert float(properties["effect"]) == pytest.approx(claim.effect, abs=1e-6)
         assert float(properties["holm_p"]) == pytest.approx(claim.adjusted_p, rel=1e-5)
-        assert properties["deviations"] == ("; ".join(f"{d.kind}: {d.text}" for d in claim.deviations) or "none")
+        assert properties["deviations"] == ("; ".join(f"{d.aspect}: {d.text}" for d in claim.deviations) or "none")
         low, high = (float(bound) for bound in properties["interval_unadjusted"].strip("[]").split(","))
         assert (low, high) == (pytest.approx(claim.low, abs=1e-6), pytest.approx(claim.high, abs=1e-6))
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from embedders import Family
-from evals.claims.metrics import METRIC_PARAMS, METRICS, metric
+from evals.claims.metrics import METRICS, ClaimMetric, metric
 from evals.claims.settings import Settings
 from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, load_claims, possible_comparisons
 from evals.records import Verdict
@@ -26,6 +26,7 @@ from evals.schema import NameWarning, keys_of
 from evals.tasks.analogy import METHODS
 from fixtures import Kind, names
 from harness.expectations import DEFAULT_PATH, ExpectationsError, load_expectations
+from runtime.registry import RegistryError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = tomllib.loads(CLAIMS_PATH.read_text(encoding="utf-8"))
@@ -235,19 +236,24 @@ def test_bad_params_are_named_against_the_metrics_declaration(
 
 
 def test_every_metric_declares_exactly_the_params_it_takes() -> None:
-    assert set(METRIC_PARAMS) == set(METRICS)
-    assert set(METRIC_PARAMS["analogy-accuracy"].declared) == {"dataset", "method"}
-    assert not METRIC_PARAMS["agreement"].declared and not METRIC_PARAMS["variation-discrimination"].declared
-    assert METRIC_PARAMS["related-vs-random-auc"].declared["relation"].required
+    assert all(name == m.name == m.params.metric for name, m in METRICS.items())
+    assert set(METRICS["analogy-accuracy"].params.declared) == {"dataset", "method"}
+    assert not METRICS["agreement"].params.declared and not METRICS["variation-discrimination"].params.declared
+    assert METRICS["related-vs-random-auc"].params.declared["relation"].required
 
 
 def test_a_metric_name_registered_twice_is_refused_and_its_params_must_match() -> None:
+    shipped = METRICS["agreement"]
+
     def again(memo: object, settings: object) -> object:
         raise AssertionError
 
-    with pytest.raises(ValueError, match="'agreement' registered twice"):
+    with pytest.raises(RegistryError, match="claim metric 'agreement' registered twice"):
         metric("agreement", lambda *_, **__: {})(again)
-    assert METRICS["agreement"] is not again
+    with pytest.raises(RegistryError, match="claim metric 'agreement' registered twice"):
+        with METRICS.added("agreement", ClaimMetric.of("agreement", lambda *_, **__: {}, again)):
+            pass
+    assert METRICS["agreement"] is shipped  # the refused one replaced nothing, and was not unregistered either
 
     def takes(memo: object, settings: object, colour: str = "red") -> object:
         raise AssertionError
@@ -255,6 +261,17 @@ def test_a_metric_name_registered_twice_is_refused_and_its_params_must_match() -
     with pytest.raises(TypeError, match=r"params declared \[\], taken \['colour'\]"):
         metric("a-new-metric", lambda *_, **__: {})(takes)
     assert "a-new-metric" not in METRICS
+
+
+def test_a_metric_added_for_a_test_is_gone_after_it() -> None:
+    def scores(memo: object, settings: object) -> object:
+        raise AssertionError
+
+    with METRICS.added("a-test-metric", ClaimMetric.of("a-test-metric", lambda *_, **__: {}, scores)) as added:
+        assert METRICS["a-test-metric"] is added
+    assert "a-test-metric" not in METRICS
+    with pytest.raises(RegistryError, match=r"no claim metric named .a-test-metric.; registered: .*agreement"):
+        METRICS["a-test-metric"]
 
 
 # ---------------------------------------------------------------- [[claim.expect]]
@@ -351,7 +368,7 @@ def test_who_is_a_name_a_family_or_everyone_and_an_unknown_name_is_warned_of(tmp
 
 CLAIM_KEYS = set(keys_of(Claim))
 SETTINGS_KEYS = set(keys_of(Settings))
-PARAM_KEYS = {k for p in METRIC_PARAMS.values() for k in p.declared}
+PARAM_KEYS = {k for m in METRICS.values() for k in m.params.declared}
 
 values = st.one_of(
     st.integers(-(2**40), 2**40),
@@ -383,8 +400,9 @@ def mutations(draw: st.DrawFn) -> tuple[dict, str]:
         else:
             number_ = draw(st.integers(0, len(document["claim"]) - 1))
             table, keys, where = document["claim"][number_], CLAIM_KEYS, f"[[claim]] #{number_ + 1} "
-            if place == "params":
-                table, keys = table.setdefault("params", {}), PARAM_KEYS
+            if place == "params" and isinstance(given := table.setdefault("params", {}), dict):
+                # an earlier change may have set "params" to any value: only a table can be changed further
+                table, keys = given, PARAM_KEYS
             elif place == "expect" and (tables := [e for e in _as_list(table.get("expect")) if isinstance(e, dict)]):
                 # an earlier change may have set "expect" to any value: only its tables can be changed further
                 table, keys = draw(st.sampled_from(tables)), {"comparison", "verdict", "why"}
@@ -418,7 +436,7 @@ def satisfies_every_constraint(settings_: Settings, claims: list[Claim]) -> None
         assert (c.anchor is not None) == (c.metric == "agreement")
         assert c.anchor_proxy is None or c.metric == "agreement"
         params = dict(c.params)
-        assert set(params) <= set(METRIC_PARAMS[c.metric].declared)
+        assert set(params) <= set(METRICS[c.metric].params.declared)
         assert params.get("method", "3cosadd") in METHODS
         for dataset in (params["dataset"],) if isinstance(params.get("dataset"), str) else params.get("dataset", ()):
             assert dataset in names(Kind.ANALOGIES) + names(Kind.CATEGORIES) + names(Kind.SENTENCE_PAIRS)

@@ -14,10 +14,11 @@ from embedders.registry import EmbedderEntry
 from evals.claims.deviations import comparison_deviations, model_deviations
 from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, ComparisonSpec, Side, load_claims
 from evals.records import Deviation
+from tests.conftest import AddMetric
 
 
 def kinds(name: str) -> list[tuple[str, str]]:
-    return [(d.kind, d.text) for d in model_deviations(EMBEDDERS[name])]
+    return [(d.aspect, d.text) for d in model_deviations(EMBEDDERS[name])]
 
 
 def test_the_registry_names_what_differs_from_the_papers_models() -> None:
@@ -81,9 +82,8 @@ def test_a_comparison_has_each_deviation_once_the_metrics_first_and_the_anchors_
     assert comparison_deviations(ComparisonSpec(claim, sbert, glove)) == ()
 
 
-def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    from evals.claims import metrics
-    from evals.claims.metrics import ItemScores
+def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(add_metric: AddMetric) -> None:
+    from evals.claims.metrics import ClaimMetric, ItemScores
     from evals.claims.resampling import Resampling
     from evals.claims.run import ClaimRun
     from evals.claims.settings import Settings
@@ -110,8 +110,7 @@ def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(monk
         dataset = DatasetInfo("t", "-", "0" * 64, 40)
         return ItemScores(values, MEAN, Resampling.items(40), dataset, {}, deviations=(shared, *own))
 
-    monkeypatch.setitem(metrics.METRICS, "test-metric", scores)
-    monkeypatch.setitem(metrics.INPUTS, "test-metric", lambda settings, info: {"words": ["w0", "w1"]})
+    add_metric(ClaimMetric.of("test-metric", lambda settings, info: {"words": ["w0", "w1"]}, scores))
     claim = Claim("T", "s", "s", "test-metric", (), Side(("llm",)), Side(("static",)), "greater", 0.0,
                   paper_protocol="BATS, 3CosAdd, accuracy")  # fmt: skip
     entries = [static_entry("llm-x", Family.LLM, None), static_entry("glove-y", Family.STATIC, "GloVe")]
@@ -119,7 +118,7 @@ def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(monk
     run = ClaimRun(Settings(resamples=100), specs, {"T": [s.id for s in specs]}, lambda e: e.load(), lambda e: None)
     (record,) = run.records().values()
     assert record.paper_protocol == "BATS, 3CosAdd, accuracy"
-    assert [(d.kind, d.text, d.side) for d in record.deviations] == [
+    assert [(d.aspect, d.text, d.side) for d in record.deviations] == [
         ("dataset", "Google analogy stands in for BATS", None),
         ("protocol", "llm-x's own vocabulary", "llm-x"),
         ("protocol", "glove-y's own vocabulary", "glove-y"),

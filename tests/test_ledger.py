@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from evals.records import (
-    DEVIATION_KINDS,
+    DEVIATION_ASPECTS,
     ClaimRecord,
     CorrectionFamily,
     Deviation,
@@ -531,7 +531,7 @@ def clean_line(record: ClaimRecord) -> dict:
 
 DEVIATIONS = st.builds(
     Deviation,
-    st.sampled_from(DEVIATION_KINDS),
+    st.sampled_from(DEVIATION_ASPECTS),
     st.text(min_size=1).filter(str.strip),
     st.one_of(st.none(), NAMES),
 )
@@ -547,7 +547,20 @@ def test_a_record_keeps_its_deviations_through_json_and_the_ledger(deviations: l
     data = json.loads(json.dumps(clean(line(record))))  # as the ledger writes it and reads it back
     assert isinstance(data["deviations"], list) and all(isinstance(d, dict) for d in data["deviations"])
     back = ClaimRecord.from_json(data)
-    assert back == record and back.deviations == tuple(deviations) and back.version == 3
+    assert back == record and back.deviations == tuple(deviations) and back.version == 4
+
+
+def test_a_version_3_record_loads_with_its_deviations_kind_read_as_their_aspect(tmp_path: Path) -> None:
+    record = replace(claim_record("D4", "smollm2-135m vs glove-6b-50d", "refuted", -0.2), deviations=(BATS, PROXY))
+    data = line(record)
+    data["version"] = 3
+    data["deviations"] = [{"kind": d.aspect, "text": d.text, "side": d.side} for d in record.deviations]
+    path = write_ledger(tmp_path / "v3.jsonl", "2026-11-29", [data])
+    (loaded,) = read_ledger(path).claims()
+    assert (loaded.version, loaded.deviations) == (3, (BATS, PROXY))
+    page = (build_dashboard(read_ledger(path), [], tmp_path / "dash") / "index.html").read_text()
+    assert '<span class="badge k-dev">model</span> proxy: smollm2-135m stands in' in page
+    assert "older than version 3" not in page
 
 
 def test_a_version_2_record_loads_with_no_deviations_and_no_protocol(tmp_path: Path) -> None:
@@ -562,13 +575,13 @@ def test_a_version_2_record_loads_with_no_deviations_and_no_protocol(tmp_path: P
     assert "1 comparisons come from records older than version 3, which did not record deviations" in page
 
 
-def test_a_deviation_of_an_unknown_kind_or_without_text_is_refused(tmp_path: Path) -> None:
+def test_a_deviation_of_an_unknown_aspect_or_without_text_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not one of dataset, model, weights, protocol"):
         Deviation("vibes", "something differs")
     with pytest.raises(ValueError, match="non-empty"):
         Deviation("dataset", "  ")
     data = line(claim_record("D1", "a vs b", "confirmed", 0.3))
-    data["deviations"] = [{"kind": "vibes", "text": "x", "side": None}]
+    data["deviations"] = [{"aspect": "vibes", "text": "x", "side": None}]
     path = write_ledger(tmp_path / "bad.jsonl", "2026-11-29", [data])
     with pytest.raises(LedgerError, match="claim record #1 is not one"):
         read_ledger(path).claims()

@@ -1,3 +1,4 @@
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -6,6 +7,7 @@ from hypothesis import strategies as st
 
 from fixtures import DATASETS, DatasetFormatError, Kind, Resolver
 from fixtures.parsers import parse_bats, parse_google_analogies, parse_msr_analogies, parse_word_pairs
+from runtime.registry import RegistryError
 
 
 def write(tmp_path: Path, text: str | bytes, name: str = "data.txt") -> Path:
@@ -130,6 +132,15 @@ def test_user_path_datasets_explain_how_to_get_them() -> None:
 
 def test_registry_kinds() -> None:
     assert {"google-analogy", "msr-analogy", "bats"} <= set(n for n in DATASETS if DATASETS[n].kind is Kind.ANALOGIES)
+
+
+def test_a_dataset_name_registered_twice_is_refused_and_a_miss_names_the_choices() -> None:
+    shipped = DATASETS["bats"]
+    with pytest.raises(RegistryError, match="dataset 'bats' registered twice"):
+        DATASETS.register("bats", replace(shipped, summary="another BATS"))
+    assert DATASETS["bats"] is shipped
+    with pytest.raises(RegistryError, match=r"no dataset named 'batz'; registered: .*bats"):
+        DATASETS["batz"]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 from gensim.models import KeyedVectors
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -20,8 +19,7 @@ from statsmodels.stats.multitest import multipletests
 from embedders import Family, SpecError, resolve
 from embedders.base import EmbedderUnavailable
 from embedders.registry import EmbedderEntry
-from evals.claims import metrics
-from evals.claims.metrics import ItemScores, MetricParams
+from evals.claims.metrics import METRICS, ClaimMetric, ItemScores
 from evals.claims.resampling import Resampling
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
@@ -195,6 +193,10 @@ def shifted_scores(shifts: dict[str, float], noise: float) -> Callable[..., Item
     return scores
 
 
+def two_words(settings: Settings, info: object) -> dict[str, list]:
+    return {"words": ["w0", "w1"]}
+
+
 def entries() -> list[EmbedderEntry]:
     words = ["w0", "w1"]
     vectors = np.eye(2, dtype=np.float32)
@@ -239,13 +241,15 @@ def assert_consistent(records: dict[str, ClaimRecord], settings_: Settings, fami
 @settings(max_examples=80, deadline=None, suppress_health_check=FUNCTION_SCOPED)
 @given(generated=claims_files(), noise=st.sampled_from([0.0, 0.01, 0.05, 0.2]))
 def test_a_random_claims_file_is_a_named_error_or_a_consistent_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, generated: tuple[dict, dict[str, float]], noise: float
+    tmp_path: Path, generated: tuple[dict, dict[str, float]], noise: float
 ) -> None:
     document, shifts = generated
-    monkeypatch.setitem(metrics.METRICS, "test-metric", shifted_scores(shifts, noise))
-    monkeypatch.setitem(metrics.INPUTS, "test-metric", lambda settings, info: {"words": ["w0", "w1"]})
-    monkeypatch.setitem(metrics.METRIC_PARAMS, "test-metric", MetricParams("test-metric", {}))
-    path = write_claims(tmp_path / "claims.toml", document)
+    # registered for this example only: hypothesis runs the function many times within one test's fixtures
+    with METRICS.added("test-metric", ClaimMetric.of("test-metric", two_words, shifted_scores(shifts, noise))):
+        run_generated(write_claims(tmp_path / "claims.toml", document), document)
+
+
+def run_generated(path: Path, document: dict) -> None:
     try:
         settings_, claims = load_claims(path)
     except ClaimsFileError as error:

@@ -31,9 +31,9 @@ def anchor_variations(settings: Settings) -> AnchorVariations:
     return settings.data.load("anchor-variations")  # type: ignore[return-value]
 
 
-def cosines(memo: EmbeddingMemo, kind: str, left: Sequence, right: Sequence) -> np.ndarray:
-    """Cosine per (left, right) row; NaN where either side could not be embedded."""
-    return pair_cosines(*memo.vectors(kind, left), *memo.vectors(kind, right))
+def cosines(memo: EmbeddingMemo, form: str, left: Sequence, right: Sequence) -> np.ndarray:
+    """Cosine per (left, right) row of inputs of one form; NaN where either side could not be embedded."""
+    return pair_cosines(*memo.vectors(form, left), *memo.vectors(form, right))
 
 
 # ---------------------------------------------------------------- C1 sentence similarity

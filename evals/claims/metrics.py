@@ -31,6 +31,7 @@ from fixtures.claim_data import (
     related_pairs,
     shuffled_pairs,
 )
+from runtime.registry import Registry
 
 
 @dataclass
@@ -52,19 +53,21 @@ class ItemScores:
         return once(self.statistic, self.values) if len(self.values) > 1 else float("nan")
 
 
-INPUT_KINDS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
+# the forms an input takes, each with the embedder method that embeds it (these names are also the keys under
+# which records store what was embedded, so they stay as they are)
+INPUT_FORMS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
 
 
 class EmbeddingMemo:
-    """Each input embedded once per embedder per session, whichever metrics ask for it, by kind: words,
+    """Each input embedded once per embedder per session, whichever metrics ask for it, by form: words,
     sentences and words in context (``WordInContext``). Kept as unit vectors, so cosine-based metrics run
     after the model is released."""
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder: Embedder | None = embedder
         self.info = embedder.info
-        self._unit: dict[str, dict[Hashable, np.ndarray | None]] = {kind: {} for kind in INPUT_KINDS}
-        # per input kind, what happened to the inputs (missing, non-finite, zero, truncated): recorded with claims
+        self._unit: dict[str, dict[Hashable, np.ndarray | None]] = {form: {} for form in INPUT_FORMS}
+        # per input form, what happened to the inputs (missing, non-finite, zero, truncated): recorded with claims
         self.inputs: dict[str, Counter[str]] = {}
 
     def release(self) -> None:
@@ -81,15 +84,15 @@ class EmbeddingMemo:
     def unit(self, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         return self.vectors("words", words)
 
-    def vectors(self, kind: str, inputs: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
+    def vectors(self, form: str, inputs: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray]:
         """Unit vectors of the inputs (rows) and which are usable, embedding those not seen yet."""
-        memo = self._unit[kind]
+        memo = self._unit[form]
         missing = list(dict.fromkeys(x for x in inputs if x not in memo))
         if missing:
             if self.embedder is None:
-                raise RuntimeError(f"{self.info.name} was released before embedding {kind} {missing[:3]}")
-            embeddings = getattr(self.embedder, INPUT_KINDS[kind])(missing)
-            self.inputs.setdefault(kind, Counter()).update(input_counts(embeddings))
+                raise RuntimeError(f"{self.info.name} was released before embedding {form} {missing[:3]}")
+            embeddings = getattr(self.embedder, INPUT_FORMS[form])(missing)
+            self.inputs.setdefault(form, Counter()).update(input_counts(embeddings))
             unit, usable = usable_unit_vectors(embeddings)
             for key, vector, ok in zip(missing, unit, usable, strict=True):
                 memo[key] = vector if ok else None
@@ -126,10 +129,8 @@ class NotApplicable(Exception):
     """The metric is not defined for this embedder; the message says why (the comparison is skipped with it)."""
 
 
-Metric = Callable[..., ItemScores]
-Inputs = dict[str, list]  # input kind (see INPUT_KINDS) -> the inputs a metric will ask the memo for
-METRICS: dict[str, Metric] = {}
-INPUTS: dict[str, Callable[..., Inputs]] = {}
+Inputs = dict[str, list]  # input form (see INPUT_FORMS) -> the inputs a metric will ask the memo for
+Scorer = Callable[..., ItemScores]
 # what the engine passes a metric itself, never a claim's params
 ENGINE_ARGUMENTS = ("memo", "settings", "anchor")
 
@@ -146,29 +147,49 @@ class MetricParams:
         read_table(given, self.declared, f"metric {self.metric!r}", Invalid)
 
 
-METRIC_PARAMS: dict[str, MetricParams] = {}
+@dataclass(frozen=True)
+class ClaimMetric:
+    """A claim metric: what it embeds and how it scores, in one object, so that every input the scorer asks the
+    memo for is listed beforehand (embedded while the model is loaded, once, before it is released)."""
+
+    name: str
+    list_inputs: Callable[..., Inputs]  # (settings, info, **params) -> Inputs
+    scorer: Scorer  # (memo, settings, [anchor,] **params) -> ItemScores
+    params: MetricParams
+
+    @classmethod
+    def of(
+        cls, name: str, list_inputs: Callable[..., Inputs], scorer: Scorer, params: dict[str, Check] | None = None
+    ) -> ClaimMetric:
+        """``params``: the checks of the params a claim may give the metric, each a keyword of ``scorer``, whose
+        signature says whether it is required."""
+        declared = dict(params or {})
+        keywords = {k: p for k, p in inspect.signature(scorer).parameters.items() if k not in ENGINE_ARGUMENTS}
+        if set(keywords) != set(declared):
+            raise TypeError(f"metric {name!r}: params declared {sorted(declared)}, taken {sorted(keywords)}")
+        required = {k: keywords[k].default is inspect.Parameter.empty for k in declared}
+        checks = MetricParams(name, {k: Key(check, required[k]) for k, check in declared.items()})
+        return cls(name, list_inputs, scorer, checks)
+
+    def inputs(self, settings: Settings, info: EmbedderInfo, **params: object) -> Inputs:
+        return self.list_inputs(settings, info, **params)
+
+    def score(self, memo: EmbeddingMemo, settings: Settings, **params: object) -> ItemScores:
+        return self.scorer(memo, settings, **params)
+
+
+METRICS: Registry[ClaimMetric] = Registry("claim metric")
 
 
 def metric(
     name: str, inputs: Callable[..., Inputs], params: dict[str, Check] | None = None
-) -> Callable[[Metric], Metric]:
-    """Register a metric with the function that lists what it embeds: ``inputs(settings, info, **params)``,
-    so that every input is embedded while the model is loaded, once, before it is released; and ``params``, the
-    checks of the params a claim may give it (each a keyword of the metric, which says whether it is required)."""
-    declared = dict(params or {})
+) -> Callable[[Scorer], Scorer]:
+    """Register the decorated scorer as claim metric ``name`` (see ``ClaimMetric.of``); the scorer itself is
+    returned unchanged, so that other metrics can call it."""
 
-    def register(function: Metric) -> Metric:
-        if name in METRICS:
-            raise ValueError(f"metric {name!r} registered twice")
-        keywords = {k: p for k, p in inspect.signature(function).parameters.items() if k not in ENGINE_ARGUMENTS}
-        if set(keywords) != set(declared):
-            raise TypeError(f"metric {name!r}: params declared {sorted(declared)}, taken {sorted(keywords)}")
-        METRICS[name] = function
-        INPUTS[name] = inputs
-        METRIC_PARAMS[name] = MetricParams(
-            name, {k: Key(check, keywords[k].default is inspect.Parameter.empty) for k, check in declared.items()}
-        )
-        return function
+    def register(scorer: Scorer) -> Scorer:
+        METRICS.register(name, ClaimMetric.of(name, inputs, scorer, params))
+        return scorer
 
     return register
 

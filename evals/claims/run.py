@@ -12,7 +12,7 @@ from pathlib import Path
 
 from embedders import Embedder, EmbedderEntry, EmbedderUnavailable
 from evals.claims.deviations import comparison_deviations
-from evals.claims.metrics import INPUTS, METRICS, EmbeddingMemo, ItemScores, NotApplicable
+from evals.claims.metrics import METRICS, EmbeddingMemo, ItemScores, NotApplicable
 from evals.claims.settings import Settings
 from evals.claims.spec import ComparisonSpec
 from evals.claims.stats import Comparison, Undefined, family_adjusted, paired_bootstrap, verdict
@@ -180,11 +180,11 @@ class ClaimRun:
         params = dict(spec.claim.params)
         if spec.anchor is not None:
             params["anchor"] = memos[spec.anchor.name]
-        function = METRICS[spec.claim.metric]
+        metric = METRICS[spec.claim.metric]
         scores: list[ItemScores] = []
         for side in (spec.subject, spec.reference):
             try:
-                scores.append(function(memos[side.name], self._measuring, **params))
+                scores.append(metric.score(memos[side.name], self._measuring, **params))
             except NotApplicable as error:
                 return Result(spec, skipped=f"not applicable: {error}")
             except Exception:  # one comparison's failure fails its own test only
@@ -282,7 +282,8 @@ class ClaimRun:
         )
 
     def embed_everything(self) -> tuple[dict[str, EmbeddingMemo], dict[tuple[str, str], str]]:
-        """Load each embedder once, embed every input its comparisons' metrics need, release it. What fails is
+        """Each embedder's vectors for every input its comparisons' metrics need (the session's embedding plan
+        computed them before any test ran, so this reads the store; what the plan missed is computed here). What fails is
         noted by (embedder, claim id), "" for every claim: an embedder that cannot be had is "unavailable: ...";
         one that fails to load fails all its comparisons; a claim whose inputs cannot be listed or embedded fails
         that claim's comparisons with this embedder only."""
@@ -299,25 +300,25 @@ class ClaimRun:
                 failed[name, ""] = f"loading {name} failed: {_reason()}"
                 continue
             try:
-                needed: dict[str, dict[str, list]] = {}  # kind -> claim id -> its inputs
+                needed: dict[str, dict[str, list]] = {}  # input form -> claim id -> its inputs
                 claims = {s.claim.id: s.claim for s in self.specs if name in {e.name for e in s.entries}}
                 for claim in claims.values():
                     self._data.reads.clear()
                     try:
-                        inputs = INPUTS[claim.metric](self._measuring, memo.info, **dict(claim.params))
+                        inputs = METRICS[claim.metric].inputs(self._measuring, memo.info, **dict(claim.params))
                     except Exception:
                         failed[name, claim.id] = (
                             f"{claim.metric} on {name}, {self._datasets()}: listing its inputs failed: {_reason()}"
                         )
                         continue
-                    for kind, items in inputs.items():
-                        needed.setdefault(kind, {})[claim.id] = list(items)
-                for kind, by_claim in needed.items():
+                    for form, items in inputs.items():
+                        needed.setdefault(form, {})[claim.id] = list(items)
+                for form, by_claim in needed.items():
                     try:
-                        memo.vectors(kind, list(dict.fromkeys(i for items in by_claim.values() for i in items)))
+                        memo.vectors(form, list(dict.fromkeys(i for items in by_claim.values() for i in items)))
                     except Exception:
                         for claim_id in by_claim:
-                            failed[name, claim_id] = f"embedding {kind} inputs with {name} failed: {_reason()}"
+                            failed[name, claim_id] = f"embedding {form} inputs with {name} failed: {_reason()}"
             finally:
                 memo.release()
                 self._release(entry)
@@ -342,8 +343,8 @@ def _embedder(entry: EmbedderEntry, memos: dict[str, EmbeddingMemo]) -> Embedder
 
 def _side(entry: EmbedderEntry, scores: ItemScores | None, memos: dict[str, EmbeddingMemo]) -> SideRecord:
     memo = memos.get(entry.name)
-    # everything this embedder embedded for the session's claims, by kind: unusable rows are never scored
-    inputs = {kind: dict(counts) for kind, counts in memo.inputs.items()} if memo is not None else None
+    # everything this embedder embedded for the session's claims, by input form: unusable rows are never scored
+    inputs = {form: dict(counts) for form, counts in memo.inputs.items()} if memo is not None else None
     if scores is None:
         return SideRecord(_embedder(entry, memos), inputs=inputs)
     return SideRecord(_embedder(entry, memos), scores.score, scores.protocol, scores.summary, inputs)

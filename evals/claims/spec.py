@@ -10,7 +10,7 @@ from pathlib import Path
 
 from embedders import EMBEDDERS, PATH_FORMATS, EmbedderEntry
 from evals.claims.contextual import TOKEN_LEVEL_METRICS
-from evals.claims.metrics import METRIC_PARAMS, METRICS
+from evals.claims.metrics import METRICS
 from evals.claims.settings import Settings
 from evals.records import Verdict
 from evals.schema import (
@@ -205,7 +205,7 @@ def check_claim(claim: Claim, where: str) -> None:
     """The rules across keys: the metric's params, anchors only where the metric takes one, names we know or warn
     of, and every [[claim.expect]] matching a comparison the claim can define."""
     try:
-        METRIC_PARAMS[claim.metric].check(dict(claim.params))
+        METRICS[claim.metric].params.check(dict(claim.params))
     except Invalid as problem:
         raise ClaimsFileError(f"{where}: params: {problem}") from None
     takes_anchor = claim.metric == ANCHORED
