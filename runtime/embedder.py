@@ -202,6 +202,7 @@ class CachedVocabularyEmbedder(CachedEmbedder):
 
     def vocabulary_head(self, size: int, *, planned: bool = False) -> tuple[list[str], np.ndarray]:
         """The model's ``size`` most frequent words (fewer if it has fewer) and their vectors, row for row."""
+        started = time.perf_counter()
         key = input_key(self.space, "vocabulary", str(size))
         stored = self._stored_head(key)
         if stored is None:
@@ -223,6 +224,7 @@ class CachedVocabularyEmbedder(CachedEmbedder):
             usage.from_cache += len(stored[0])
         if planned:
             usage.planned += len(stored[0])
+        usage.seconds += time.perf_counter() - started
         return stored
 
     def _stored_head(self, key: bytes) -> tuple[list[str], np.ndarray] | None:
