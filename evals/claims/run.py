@@ -285,8 +285,8 @@ class ClaimRun:
         """Each embedder's vectors for every input its comparisons' metrics need: the session's embedding plan
         computed them before any test ran, so this reads the store (what the plan missed is computed here). What
         fails is noted by (embedder, claim id), "" for every claim: an embedder that cannot be had is
-        "unavailable: ..."; one that fails to load fails all its comparisons; a claim whose inputs cannot be listed or embedded fails
-        that claim's comparisons with this embedder only."""
+        "unavailable: ..."; one that fails to load fails all its comparisons; a claim whose inputs cannot be listed
+        or embedded fails that claim's comparisons with this embedder only."""
         entries = {e.name: e for spec in self.specs for e in spec.entries}
         memos: dict[str, EmbeddingMemo] = {}
         failed: dict[tuple[str, str], str] = {}
