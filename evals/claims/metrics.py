@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import silhouette_samples
 
 from embedders import Embedder, EmbedderInfo, Embeddings, Family
 from evals import scoring
@@ -371,6 +370,8 @@ def category_silhouette(memo: EmbeddingMemo, settings: Settings, dataset: str = 
     unit, usable = memo.unit(data.words)
     labels = np.array(data.labels)
     per_word = np.full(len(data.words), np.nan)
+    from sklearn.metrics import silhouette_samples  # here: importing scikit-learn takes seconds, a warm run none
+
     per_word[usable] = silhouette_samples(unit[usable], labels[usable], metric="cosine")
     similarity = unit[usable] @ unit[usable].T
     same = labels[usable][:, None] == labels[usable][None, :]

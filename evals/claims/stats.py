@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from evals.claims.resampling import Resampling
 from evals.records import Verdict
@@ -104,6 +103,8 @@ def paired_bootstrap(
         )
     if len(finite) < 2:
         raise Undefined(f"{len(finite)} resamples with a value: no spread to test with")
+    from scipy import stats  # here: importing scipy.stats takes a second, and a warm run draws no bootstrap
+
     df = units - strata  # at least one per stratum: each holds two units or more
     spread = float(finite.std(ddof=1)) * np.sqrt(units / df)
     distance = abs(effect - margin)
