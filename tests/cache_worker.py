@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from embedders import EmbedderEntry, EmbedderInfo, Embeddings, Extraction, Family, WordInContext
-from harness import loading
+from runtime.session import Runtime
 
 DIMENSION = 16
 CONTEXT = 30
@@ -72,11 +72,12 @@ def fake_entry(loader, name: str = "fake") -> EmbedderEntry:
 
 def main() -> None:
     cache_dir, log, count = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    loading.configure("rw", cache_dir)
-    embedder = loading.load_embedder(fake_entry(lambda: FakeModel(log, delay=0.5)))
-    words = [f"word{i}" for i in range(count)]
-    result = embedder.embed_words(words)
-    loading.release_model()
+    runtime = Runtime("rw", cache_dir)
+    try:
+        embedder = runtime.embedder(fake_entry(lambda: FakeModel(log, delay=0.5)))
+        result = embedder.embed_words([f"word{i}" for i in range(count)])
+    finally:
+        runtime.close()
     print(hashlib.sha256(result.vectors.tobytes() + result.found.tobytes() + result.truncated.tobytes()).hexdigest())
 
 
