@@ -66,6 +66,22 @@ class FakeModel:
         return self._vectors([f"{i.sentence}|{i.start}|{i.end}" for i in items])
 
 
+class Loader:
+    """Counts loads; each load gives a fresh fake model (as a real reload would)."""
+
+    def __init__(self, **options: object) -> None:
+        self.models: list[FakeModel] = []
+        self.options = options
+
+    def __call__(self) -> FakeModel:
+        self.models.append(FakeModel(None, **self.options))  # type: ignore[arg-type]
+        return self.models[-1]
+
+    @property
+    def computed(self) -> list[str]:
+        return [text for model in self.models for text in model.computed]
+
+
 def fake_entry(loader, name: str = "fake") -> EmbedderEntry:
     return EmbedderEntry(name, Family.SENTENCE_ENCODER, 1, DIMENSION, "a fake model for cache tests", loader)
 

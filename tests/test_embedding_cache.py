@@ -21,7 +21,7 @@ from embedders import EMBEDDERS, EmbedderInfo
 from embedders.registry import EXTRACTION_VARIABLES, EmbedderKind
 from runtime.session import Runtime
 from runtime.store import DATABASE, CacheWarning, EmbeddingStore, input_key
-from tests.cache_worker import DIMENSION, FakeModel, fake_entry, vector_of
+from tests.cache_worker import DIMENSION, FakeModel, Loader, fake_entry, vector_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = ["cat", "dog", "king", "queen", "paris", "london", "bank"]
@@ -52,22 +52,6 @@ def session() -> Iterator[Session]:
 @pytest.fixture
 def cache(tmp_path: Path) -> Path:
     return tmp_path / "cache"
-
-
-class Loader:
-    """Counts loads; each load gives a fresh fake model (as a real reload would)."""
-
-    def __init__(self, **options: object) -> None:
-        self.models: list[FakeModel] = []
-        self.options = options
-
-    def __call__(self) -> FakeModel:
-        self.models.append(FakeModel(None, **self.options))  # type: ignore[arg-type]
-        return self.models[-1]
-
-    @property
-    def computed(self) -> list[str]:
-        return [text for model in self.models for text in model.computed]
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
