@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import loading
-from harness.embedding_cache import EmbeddingStore, input_key
+from runtime.session import Runtime
+from runtime.store import EmbeddingStore, input_key
 from tests.cache_worker import FakeModel, fake_entry
 
 
@@ -34,7 +34,7 @@ def write_more(folder: str, dimension: int, rows: int) -> float:
     started = time.perf_counter()
     for start in range(0, rows, 1024):
         store.put_vectors(
-            (input_key("other", "word", f"w{i}"), True, np.ones(dimension, np.float32))
+            (input_key("other", "words", f"w{i}"), True, np.ones(dimension, np.float32))
             for i in range(start, min(rows, start + 1024))
         )
     return rows / (time.perf_counter() - started)
@@ -49,7 +49,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="cache-lookups-"))
     rng = np.random.default_rng(0)
     words = [f"word{i}" for i in range(args.words)]
-    keys = [input_key("space", "word", w) for w in words]
+    keys = [input_key("space", "words", w) for w in words]
     vectors = rng.standard_normal((args.words, args.dimension)).astype(np.float32)
     store = EmbeddingStore(folder)
     started = time.perf_counter()
@@ -60,15 +60,16 @@ def main() -> None:
     results: dict[str, object] = {"words": args.words, "dimension": args.dimension, "writes_per_s": round(write_rate)}
     results["store_lookups_per_s"] = round(read_all(str(folder), keys, args.dimension))
 
-    loading.configure("rw", folder / "wrapped")
-    embedder = loading.load_embedder(fake_entry(lambda: FakeModel(None)))
-    embedder.embed_words(words)  # fill (the fake model's dimension is small; the rate is the cache's overhead)
-    loading.configure("rw", folder / "wrapped")
-    embedder = loading.load_embedder(fake_entry(lambda: FakeModel(None)))
+    runtime = Runtime("rw", folder / "wrapped")
+    # fill (the fake model's dimension is small; the rate is the cache's overhead)
+    runtime.embedder(fake_entry(lambda: FakeModel(None))).embed_words(words)
+    runtime.close()
+    runtime = Runtime("rw", folder / "wrapped")  # a new session
+    embedder = runtime.embedder(fake_entry(lambda: FakeModel(None)))
     started = time.perf_counter()
     embedder.embed_words(words)
     results["cached_embedder_lookups_per_s"] = round(args.words / (time.perf_counter() - started))
-    loading.configure("rw", None)
+    runtime.close()
 
     with multiprocessing.get_context("spawn").Pool(args.readers + 1) as pool:
         writer = pool.apply_async(write_more, (str(folder), args.dimension, args.words))

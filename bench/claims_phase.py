@@ -25,8 +25,8 @@ from evals.claims.resampling import Resampling
 from evals.claims.run import ClaimRun
 from evals.claims.spec import comparisons, correction_families, load_claims
 from evals.claims.stats import paired_bootstrap
-from harness import loading
 from harness.options import cache_settings
+from runtime.session import Runtime
 
 
 def main() -> None:
@@ -37,18 +37,23 @@ def main() -> None:
     os.environ[TRUST_REMOTE_CODE_VARIABLE] = "0"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     mode, folder = cache_settings("ro", args.cache_dir)
-    loading.configure(mode, folder)
+    runtime = Runtime(mode, folder)
+    try:
+        measure(runtime)
+    finally:
+        runtime.close()
+
+
+def measure(runtime: Runtime) -> None:
     settings, claims = load_claims()
     available = [e for e in EMBEDDERS.values() if e.unavailable_reason() is None]
     specs = [spec for claim in claims for spec in comparisons(claim, available, None)]
-    run = ClaimRun(
-        settings, specs, correction_families(claims, available), loading.load_embedder, loading.release_embedder
-    )
+    run = ClaimRun(settings, specs, correction_families(claims, available), runtime.embedder, runtime.release)
 
     started = time.perf_counter()
     records = run.records()
     phase = time.perf_counter() - started
-    calls = sum(u.model_calls for u in loading.usage().values())
+    calls = sum(u.model_calls for u in runtime.pool.usage.values())
 
     # the bootstrap alone, by metric: each comparison's own units vs rows drawn as if independent
     memos, _ = run.embed_everything()

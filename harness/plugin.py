@@ -337,18 +337,22 @@ class EmbeddingSession:
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: its embedding counts travel to the controller
             workeroutput["embedding_usage"] = json.dumps({n: asdict(u) for n, u in self.runtime.pool.usage.items()})
+            failed = [asdict(report) for report in self.fill_reports if report.skipped or report.unlisted]
+            workeroutput["embedding_fill"] = json.dumps(failed)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: object, error: object) -> None:
         raw = getattr(node, "workeroutput", {}).get("embedding_usage")
         for name, counts in json.loads(raw or "{}").items():
             self.runtime.pool.usage_of(name).add(Usage(**counts))
+        raw = getattr(node, "workeroutput", {}).get("embedding_fill")
+        self.fill_reports.extend(FillReport(**report) for report in json.loads(raw or "[]"))
 
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
         if self.ran_evals:
             terminalreporter.section("embeddings")
             terminalreporter.write_line(f"embedding cache: {self.runtime.describe()}")
-            for line in usage_lines(self.runtime.pool.usage):
+            for line in usage_lines(self.runtime.pool.usage) + fill_failure_lines(self.fill_reports):
                 terminalreporter.write_line(line)
         not_here = config.stash.get(NOT_HERE, [])
         if not_here and self.ran_evals:
@@ -362,6 +366,17 @@ class EmbeddingSession:
         for record in sorted(self.records, key=lambda r: (r.embedder.name, r.check)):
             for line in summary_lines(record):
                 terminalreporter.write_line(line)
+
+
+def fill_failure_lines(reports: list[FillReport]) -> list[str]:
+    """What the plan could not do, said once (a failure that does not recur, such as a refused request, would
+    otherwise be seen by no test)."""
+    lines = []
+    for report in sorted(reports, key=lambda r: r.name):
+        if report.skipped:
+            lines.append(f"{report.name}: its plan was not filled: {report.skipped}")
+        lines.extend(f"{report.name}: a need could not list its inputs: {need}" for need in report.unlisted)
+    return lines
 
 
 def usage_lines(counts: dict[str, Usage]) -> list[str]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from embedders import EmbedderEntry, EmbedderInfo, Embeddings, Extraction, Family, WordInContext
-from harness import loading
+from runtime.session import Runtime
 
 DIMENSION = 16
 CONTEXT = 30
@@ -66,17 +66,34 @@ class FakeModel:
         return self._vectors([f"{i.sentence}|{i.start}|{i.end}" for i in items])
 
 
+class Loader:
+    """Counts loads; each load gives a fresh fake model (as a real reload would)."""
+
+    def __init__(self, **options: object) -> None:
+        self.models: list[FakeModel] = []
+        self.options = options
+
+    def __call__(self) -> FakeModel:
+        self.models.append(FakeModel(None, **self.options))  # type: ignore[arg-type]
+        return self.models[-1]
+
+    @property
+    def computed(self) -> list[str]:
+        return [text for model in self.models for text in model.computed]
+
+
 def fake_entry(loader, name: str = "fake") -> EmbedderEntry:
     return EmbedderEntry(name, Family.SENTENCE_ENCODER, 1, DIMENSION, "a fake model for cache tests", loader)
 
 
 def main() -> None:
     cache_dir, log, count = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
-    loading.configure("rw", cache_dir)
-    embedder = loading.load_embedder(fake_entry(lambda: FakeModel(log, delay=0.5)))
-    words = [f"word{i}" for i in range(count)]
-    result = embedder.embed_words(words)
-    loading.release_model()
+    runtime = Runtime("rw", cache_dir)
+    try:
+        embedder = runtime.embedder(fake_entry(lambda: FakeModel(log, delay=0.5)))
+        result = embedder.embed_words([f"word{i}" for i in range(count)])
+    finally:
+        runtime.close()
     print(hashlib.sha256(result.vectors.tobytes() + result.found.tobytes() + result.truncated.tobytes()).hexdigest())
 
 

@@ -2,7 +2,7 @@
 
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from itertools import combinations
 
@@ -36,7 +36,7 @@ from evals.weighted import PEARSON, SPEARMAN, once
 from fixtures import DatasetInfo, Resolver, SentencePairs
 from fixtures.anchor_variations import labels_path
 from fixtures.registry import ANCHOR_VARIATIONS_FILE
-from harness.loading import load_embedder, release_embedder
+from runtime.session import Runtime
 from tests.conftest import small_static
 
 SETTINGS = Settings(resamples=300)
@@ -275,11 +275,19 @@ def claim(subject: str, reference: str) -> Claim:
     )
 
 
-def test_the_engine_embeds_in_context_and_skips_what_does_not_apply() -> None:
+@pytest.fixture
+def runtime() -> Iterator[Runtime]:
+    """Reads the user's embedding cache (a warm one spares the models' work), writes nothing to it."""
+    runtime = Runtime("ro")
+    yield runtime
+    runtime.close()
+
+
+def test_the_engine_embeds_in_context_and_skips_what_does_not_apply(runtime: Runtime) -> None:
     entries = [EMBEDDERS[name] for name in ("sbert-minilm", "glove-6b-50d", "use")]
     specs = [*comparisons(claim("sbert-minilm", "glove-6b-50d"), entries, None)]
     specs += comparisons(claim("use", "glove-6b-50d"), entries, None)
-    run = ClaimRun(SETTINGS, specs, {"T3": [s.id for s in specs]}, load_embedder, release_embedder)
+    run = ClaimRun(SETTINGS, specs, {"T3": [s.id for s in specs]}, runtime.embedder, runtime.release)
     decided = run.records()[specs[0].id]
     assert decided.verdict is Verdict.CONFIRMED  # a contextual encoder against the static floor
     assert decided.reference.score == pytest.approx(0.0, abs=1e-6)

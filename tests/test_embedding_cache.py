@@ -10,17 +10,18 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from embedders import EMBEDDERS, EmbedderInfo
-from embedders.registry import EXTRACTION_VARIABLES, PathFormat
-from harness import loading
-from harness.embedding_cache import DATABASE, CacheWarning, EmbeddingStore, input_key
-from tests.cache_worker import DIMENSION, FakeModel, fake_entry, vector_of
+from embedders import EMBEDDERS, EmbedderInfo, LoadOptions
+from embedders.registry import PathFormat
+from runtime.session import Runtime
+from runtime.store import DATABASE, CacheWarning, EmbeddingStore, input_key
+from tests.cache_worker import DIMENSION, FakeModel, Loader, fake_entry, vector_of
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = ["cat", "dog", "king", "queen", "paris", "london", "bank"]
@@ -30,27 +31,27 @@ def environment() -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
 
+Session = Callable[..., Runtime]
+
+
 @pytest.fixture
-def cache(tmp_path: Path):
-    loading.configure("rw", tmp_path / "cache")
-    yield tmp_path / "cache"
-    loading.configure("rw", None)
+def session() -> Iterator[Session]:
+    """Opens a runtime, as a pytest session would (mode, folder); every one opened is closed after the test. A test
+    closes one itself to start the next session on the same folder, as a new pytest run would."""
+    opened: list[Runtime] = []
+
+    def open_runtime(mode: str, folder: Path) -> Runtime:
+        opened.append(Runtime(mode, folder))
+        return opened[-1]
+
+    yield open_runtime
+    for runtime in opened:
+        runtime.close()
 
 
-class Loader:
-    """Counts loads; each load gives a fresh fake model (as a real reload would)."""
-
-    def __init__(self, **options: object) -> None:
-        self.models: list[FakeModel] = []
-        self.options = options
-
-    def __call__(self) -> FakeModel:
-        self.models.append(FakeModel(None, **self.options))  # type: ignore[arg-type]
-        return self.models[-1]
-
-    @property
-    def computed(self) -> list[str]:
-        return [text for model in self.models for text in model.computed]
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
 
 
 def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
@@ -71,19 +72,20 @@ def test_key_changes_with_every_extraction_field_weights_and_input() -> None:
         replace(info, weights="fake-weights-2"),
         replace(info, weights="fake-weights-1; bfloat16"),  # the LLM backends append their dtype to weights
     ]
-    keys = {input_key(v.fingerprint, "word", "cat") for v in [info, *variants]}
+    keys = {input_key(v.fingerprint, "words", "cat") for v in [info, *variants]}
     assert len(keys) == len(variants) + 1
-    assert input_key(info.fingerprint, "word", "cat") != input_key(info.fingerprint, "sentence", "cat")
-    assert input_key(info.fingerprint, "word", "cat") != input_key(info.fingerprint, "word", "Cat")
+    assert input_key(info.fingerprint, "words", "cat") != input_key(info.fingerprint, "sentences", "cat")
+    assert input_key(info.fingerprint, "words", "cat") != input_key(info.fingerprint, "words", "Cat")
 
 
-@pytest.mark.parametrize("variable", EXTRACTION_VARIABLES)
-def test_identity_changes_with_extraction_settings(variable: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "changed",
+    [{"llm_strategy": "last-token"}, {"dtype": "bfloat16"}, {"device": "cuda"}, {"trust_remote_code": True}],
+    ids=lambda changed: next(iter(changed)),
+)
+def test_identity_changes_with_each_load_option(changed: dict[str, object]) -> None:
     entry = EMBEDDERS["smollm2-135m"]
-    monkeypatch.delenv(variable, raising=False)
-    before = entry.identity()
-    monkeypatch.setenv(variable, "last-token" if "STRATEGY" in variable else "bfloat16")
-    assert entry.identity() != before
+    assert entry.identity(replace(LoadOptions(), **changed)) != entry.identity(LoadOptions())
 
 
 def test_identity_of_a_path_changes_when_its_file_does(tmp_path: Path) -> None:
@@ -98,133 +100,139 @@ def test_identity_of_a_path_changes_when_its_file_does(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the stand-in
 
 
-def test_warm_lookups_load_no_model_and_give_the_same_vectors(cache: Path) -> None:
+def test_warm_lookups_load_no_model_and_give_the_same_vectors(cache: Path, session: Session) -> None:
     loader = Loader()
-    entry = fake_entry(loader)
-    cold = loading.load_embedder(entry).embed_words([*WORDS, "cat", ""])
+    first = session("rw", cache)
+    cold = first.embedder(fake_entry(loader)).embed_words([*WORDS, "cat", ""])
     assert len(loader.models) == 1 and sorted(loader.computed) == sorted(["", *WORDS])
-    loading.configure("rw", cache)  # as a new session would
+    first.close()
     warm_loader = Loader()
-    warm = loading.load_embedder(fake_entry(warm_loader)).embed_words([*WORDS, "cat", ""])
+    second = session("rw", cache)  # as a new session would
+    warm = second.embedder(fake_entry(warm_loader)).embed_words([*WORDS, "cat", ""])
     assert warm_loader.models == []  # described and answered from the cache alone
+    assert second.pool.usage_of("fake").loads == 0 and second.pool.usage_of("fake").model_calls == 0
     np.testing.assert_array_equal(cold.vectors, warm.vectors)
     np.testing.assert_array_equal(cold.found, warm.found)
     assert not warm.found[-1] and warm.found[:-1].all()
     np.testing.assert_array_equal(warm.vectors[0], vector_of("cat"))
 
 
-def test_truncation_marks_survive_the_cache(cache: Path) -> None:
+def test_truncation_marks_survive_the_cache(cache: Path, session: Session) -> None:
     sentences = ["a short one", "a sentence far longer than the fake model's context window", ""]
-    cold = loading.load_embedder(fake_entry(Loader())).embed_sentences(sentences)
-    loading.configure("rw", cache)
+    first = session("rw", cache)
+    cold = first.embedder(fake_entry(Loader())).embed_sentences(sentences)
+    first.close()
     warm_loader = Loader()
-    warm = loading.load_embedder(fake_entry(warm_loader)).embed_sentences(sentences)
+    warm = session("rw", cache).embedder(fake_entry(warm_loader)).embed_sentences(sentences)
     assert warm_loader.models == []
     assert cold.truncated.tolist() == warm.truncated.tolist() == [False, True, False]
 
 
-def test_inputs_of_different_kinds_do_not_share_entries(cache: Path) -> None:
+def test_inputs_of_different_forms_do_not_share_entries(cache: Path, session: Session) -> None:
     from embedders import WordInContext
 
     loader = Loader()
-    embedder = loading.load_embedder(fake_entry(loader))
+    embedder = session("rw", cache).embedder(fake_entry(loader))
     embedder.embed_words(["bank"])
     embedder.embed_sentences(["bank"])
     embedder.embed_in_context([WordInContext("the bank", 4, 8), WordInContext("the bank.", 4, 8)])
     assert loader.computed == ["bank", "bank", "the bank|4|8", "the bank.|4|8"]
 
 
-def test_damaged_entries_are_reported_and_recomputed(cache: Path) -> None:
+def test_damaged_entries_are_reported_and_recomputed(cache: Path, session: Session) -> None:
     loader = Loader()
-    embedder = loading.load_embedder(fake_entry(loader))
+    first = session("rw", cache)
+    embedder = first.embedder(fake_entry(loader))
     expected = embedder.embed_words(WORDS).vectors
     space = embedder.space
+    first.close()
     database = sqlite3.connect(cache / DATABASE)
     with database:
-        truncated, flipped = input_key(space, "word", "cat"), input_key(space, "word", "dog")
+        truncated, flipped = input_key(space, "words", "cat"), input_key(space, "words", "dog")
         database.execute("UPDATE vectors SET vector = substr(vector, 1, 10) WHERE key = ?", (truncated,))
         (payload,) = database.execute("SELECT vector FROM vectors WHERE key = ?", (flipped,)).fetchone()
         damaged = bytes([payload[0] ^ 0x04]) + payload[1:]
         database.execute("UPDATE vectors SET vector = ? WHERE key = ?", (damaged, flipped))
         # a flipped sign bit and a wrong type in the state column
-        database.execute("UPDATE vectors SET found = -127 WHERE key = ?", (input_key(space, "word", "king"),))
-        database.execute("UPDATE vectors SET found = 'x' WHERE key = ?", (input_key(space, "word", "queen"),))
+        database.execute("UPDATE vectors SET found = -127 WHERE key = ?", (input_key(space, "words", "king"),))
+        database.execute("UPDATE vectors SET found = 'x' WHERE key = ?", (input_key(space, "words", "queen"),))
     database.close()
-    loading.configure("rw", cache)
     again = Loader()
+    second = session("rw", cache)
     with pytest.warns(CacheWarning, match="fails its checksum"):
-        vectors = loading.load_embedder(fake_entry(again)).embed_words(WORDS).vectors
+        vectors = second.embedder(fake_entry(again)).embed_words(WORDS).vectors
     assert sorted(again.computed) == ["cat", "dog", "king", "queen"]
     np.testing.assert_array_equal(vectors, expected)
-    loading.configure("rw", cache)  # and the recomputed rows were written back whole
-    third = Loader()
-    loading.load_embedder(fake_entry(third)).embed_words(WORDS)
+    second.close()
+    third = Loader()  # and the recomputed rows were written back whole
+    session("rw", cache).embedder(fake_entry(third)).embed_words(WORDS)
     assert third.computed == []
 
 
-def test_unreadable_database_is_a_warning_and_the_run_goes_on(tmp_path: Path) -> None:
-    folder = tmp_path / "cache"
-    folder.mkdir()
-    (folder / DATABASE).write_bytes(b"this is not an SQLite database" * 100)
-    loading.configure("rw", folder)
-    try:
-        loader = Loader()
-        with pytest.warns(CacheWarning, match="embedding cache unusable, running without it"):
-            result = loading.load_embedder(fake_entry(loader)).embed_words(WORDS)
-        assert result.found.all() and sorted(loader.computed) == sorted(WORDS)
-    finally:
-        loading.configure("rw", None)
-
-
-def test_read_only_never_writes(cache: Path) -> None:
-    loading.load_embedder(fake_entry(Loader())).embed_words(WORDS[:3])
-    loading.configure("rw", cache)  # closes the writer: only the database file is left
-    before = snapshot(cache)
-    loading.configure("ro", cache)
+def test_unreadable_database_is_a_warning_and_the_run_goes_on(cache: Path, session: Session) -> None:
+    cache.mkdir()
+    (cache / DATABASE).write_bytes(b"this is not an SQLite database" * 100)
     loader = Loader()
-    result = loading.load_embedder(fake_entry(loader)).embed_words(WORDS)
-    loading.release_model()
-    loading.configure("ro", cache)
+    with pytest.warns(CacheWarning, match="embedding cache unusable, running without it"):
+        result = session("rw", cache).embedder(fake_entry(loader)).embed_words(WORDS)
+    assert result.found.all() and sorted(loader.computed) == sorted(WORDS)
+
+
+def test_read_only_never_writes_and_keeps_what_it_computed_for_the_session(cache: Path, session: Session) -> None:
+    first = session("rw", cache)
+    first.embedder(fake_entry(Loader())).embed_words(WORDS[:3])
+    first.close()  # closes the writer: only the database file is left
+    before = snapshot(cache)
+    loader = Loader()
+    read_only = session("ro", cache)
+    embedder = read_only.embedder(fake_entry(loader))
+    result = embedder.embed_words(WORDS)
     assert sorted(loader.computed) == sorted(WORDS[3:])  # misses computed, hits read
     np.testing.assert_array_equal(result.vectors[0], vector_of(WORDS[0]))
+    embedder.embed_words(WORDS)  # what it computed is in the session's scratch store
+    assert sorted(loader.computed) == sorted(WORDS[3:])
+    scratch = read_only.shared.scratch
+    assert scratch is not None and not Path(scratch).is_relative_to(cache)
+    read_only.close()
     assert snapshot(cache) == before
+    assert not Path(scratch).exists()
 
 
-def test_read_only_on_a_missing_folder_creates_nothing(tmp_path: Path) -> None:
-    loading.configure("ro", tmp_path / "none")
-    try:
-        assert loading.load_embedder(fake_entry(Loader())).embed_words(WORDS).found.all()
-    finally:
-        loading.configure("rw", None)
+def test_read_only_on_a_missing_folder_creates_nothing(tmp_path: Path, session: Session) -> None:
+    assert session("ro", tmp_path / "none").embedder(fake_entry(Loader())).embed_words(WORDS).found.all()
     assert not (tmp_path / "none").exists()
 
 
-def test_refresh_recomputes_each_input_once(cache: Path) -> None:
-    loading.load_embedder(fake_entry(Loader())).embed_words(WORDS)
-    loading.configure("refresh", cache)
+def test_refresh_reads_inputs_outside_the_plan_as_stored(cache: Path, session: Session) -> None:
+    # (a refresh recomputes what the session's plan lists: tests/test_plan.py)
+    first = session("rw", cache)
+    first.embedder(fake_entry(Loader())).embed_words(WORDS[:3])
+    first.close()
     loader = Loader()
-    embedder = loading.load_embedder(fake_entry(loader))
+    embedder = session("refresh", cache).embedder(fake_entry(loader))
     embedder.embed_words(WORDS)
     embedder.embed_words(WORDS)
-    assert sorted(loader.computed) == sorted(WORDS)
+    assert sorted(loader.computed) == sorted(WORDS[3:])
 
 
-def test_off_reads_and_writes_nothing(tmp_path: Path) -> None:
-    loading.configure("off", tmp_path / "cache")
-    try:
-        loader = Loader()
-        embedder = loading.load_embedder(fake_entry(loader))
-        embedder.embed_words(WORDS)
-        embedder.embed_words(WORDS)
-    finally:
-        loading.configure("rw", None)
-    assert len(loader.computed) == 2 * len(WORDS)
+def test_off_touches_no_cache_and_computes_each_input_once(tmp_path: Path, session: Session) -> None:
+    loader = Loader()
+    off = session("off", tmp_path / "cache")
+    embedder = off.embedder(fake_entry(loader))
+    embedder.embed_words(WORDS)
+    embedder.embed_words(WORDS)
+    assert sorted(loader.computed) == sorted(WORDS)  # the session's scratch store answers the second time
+    scratch = off.shared.scratch
+    assert scratch is not None and Path(scratch).is_dir()
+    off.close()
     assert not (tmp_path / "cache").exists()
+    assert not Path(scratch).exists()
 
 
-def test_one_model_per_process(cache: Path) -> None:
+def test_one_model_per_process(cache: Path, session: Session) -> None:
     first, second = Loader(), Loader()
-    a, b = loading.load_embedder(fake_entry(first, "a")), loading.load_embedder(fake_entry(second, "b"))
+    runtime = session("rw", cache)
+    a, b = runtime.embedder(fake_entry(first, "a")), runtime.embedder(fake_entry(second, "b"))
     # describing each loaded it (nothing cached yet); from then on every switch frees one model and loads the other
     a.embed_words(["x"])
     b.embed_words(["y"])
@@ -232,6 +240,11 @@ def test_one_model_per_process(cache: Path) -> None:
     assert len(first.models) == 3 and len(second.models) == 2
     a.embed_words(["x", "z"])  # cached: no load
     assert len(first.models) == 3
+    assert runtime.pool.usage_of("a").loads == 3 and runtime.pool.usage_of("b").loads == 2
+    runtime.release(fake_entry(second, "b"))  # not the one loaded: nothing happens
+    assert runtime.pool.loaded is not None and runtime.pool.loaded.name == "a"
+    runtime.release(fake_entry(first, "a"))
+    assert runtime.pool.loaded is None
 
 
 # ---------------------------------------------------------------- several processes, and kills
@@ -250,11 +263,11 @@ def test_concurrent_processes_compute_an_entry_once(tmp_path: Path) -> None:
 
 KILL_SCRIPT = """
 import sys, numpy as np
-from harness.embedding_cache import EmbeddingStore, input_key
+from runtime.store import EmbeddingStore, input_key
 store = EmbeddingStore(__import__("pathlib").Path(sys.argv[1]))
 batch = 0
 while True:
-    store.put_vectors([(input_key("s", "word", f"{batch}-{i}"), True, np.full(64, batch, np.float32))
+    store.put_vectors([(input_key("s", "words", f"{batch}-{i}"), True, np.full(64, batch, np.float32))
                        for i in range(2000)])
     batch += 1
     print(batch, flush=True)
@@ -273,14 +286,14 @@ def test_a_process_killed_mid_write_leaves_a_usable_cache(tmp_path: Path) -> Non
     writer.send_signal(signal.SIGKILL)
     writer.wait()
     store = EmbeddingStore(folder)
-    keys = [input_key("s", "word", f"{batch}-{i}") for batch in range(200) for i in range(2000)]
+    keys = [input_key("s", "words", f"{batch}-{i}") for batch in range(200) for i in range(2000)]
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)  # no row may be torn
         hits = store.get_vectors(keys, 64)
     assert len(hits) >= 3 * 2000 and len(hits) % 2000 == 0  # whole transactions only
     assert all(found and vector[0] == int(key_batch) for key_batch, (found, vector) in _batches(hits, keys))
-    store.put_vectors([(input_key("s", "word", "after"), True, np.ones(64, np.float32))])  # still writable
-    assert store.get_vectors([input_key("s", "word", "after")], 64)
+    store.put_vectors([(input_key("s", "words", "after"), True, np.ones(64, np.float32))])  # still writable
+    assert store.get_vectors([input_key("s", "words", "after")], 64)
 
 
 def _batches(hits: dict, keys: list[bytes]):
@@ -323,12 +336,28 @@ def test_a_warm_session_makes_no_forward_calls_and_loads_no_model(tmp_path: Path
     ]
     assert [o.returncode for o in outputs] == [0, 0, 0], outputs[0].stdout[-2000:]
     cold, warm, other = (o.stdout for o in outputs)
-    assert "model forward calls in this session: 0" not in cold
-    assert "model forward calls in this session: 0" in warm
-    assert not re.search(r"\b[1-9][\d,]* (model calls|loads)", warm)
-    assert "model forward calls in this session: 0" in other and "0 model calls, 0 loads" in other
+    counts = [embeddings_line(text, "glove-6b-50d") for text in (cold, warm, other)]
+    planned = counts[0][0]
+    # cold: every planned input computed, in one load; warm, and under another protocol: all from the cache
+    assert planned > 0 and counts[0][1:3] == (0, planned) and counts[0][3] >= 1 and counts[0][4] == 1
+    assert counts[1] == counts[2] == (planned, planned, 0, 0, 0)
+    assert not re.search(r"model forward calls in this session: 0\b", cold)
+    assert "model forward calls in this session: 0\n" in warm and "model forward calls in this session: 0\n" in other
+    assert "computed outside the plan" not in cold + warm + other
     measured = [[line for line in text.splitlines() if "spearman" in line] for text in (cold, warm)]
     assert measured[0] and measured[0] == measured[1]
+
+
+def embeddings_line(text: str, name: str) -> tuple[int, int, int, int, int]:
+    """An embedder's line of the embeddings section: planned, from the cache, computed, model calls, loads."""
+    found = re.search(
+        rf"^{re.escape(name)}\s+([\d,]+) planned:\s+([\d,]+) from the cache,\s+([\d,]+) computed; "
+        r"(\d+) model calls, (\d+) loads, [\d.]+ s$",
+        text,
+        re.MULTILINE,
+    )
+    assert found, text[-3000:]
+    return tuple(int(group.replace(",", "")) for group in found.groups())  # type: ignore[return-value]
 
 
 def test_stored_descriptions_round_trip(tmp_path: Path) -> None:
@@ -343,15 +372,15 @@ FULL_DISK_SCRIPT = """
 import resource, signal, sys, warnings
 import numpy as np
 from pathlib import Path
-from harness.embedding_cache import CacheWarning, EmbeddingStore, input_key
+from runtime.store import CacheWarning, EmbeddingStore, input_key
 store = EmbeddingStore(Path(sys.argv[1]))
-store.put_vectors([(input_key("s", "word", "first"), True, np.ones(64, np.float32))])
+store.put_vectors([(input_key("s", "words", "first"), True, np.ones(64, np.float32))])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes fail with EFBIG instead of killing the process
 resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))  # the disk is full from here on
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     for batch in range(100):
-        store.put_vectors([(input_key("s", "word", f"{batch}-{i}"), True, np.full(64, batch, np.float32))
+        store.put_vectors([(input_key("s", "words", f"{batch}-{i}"), True, np.full(64, batch, np.float32))
                            for i in range(500)])
         if store.broken:
             break
@@ -368,10 +397,10 @@ def test_a_full_disk_stops_caching_and_leaves_the_cache_readable(tmp_path: Path)
     failed_at, broken, warned = result.stdout.split()
     assert broken == "True" and warned == "True", result.stdout + result.stderr[-2000:]
     store = EmbeddingStore(folder)
-    keys = [input_key("s", "word", f"{batch}-{i}") for batch in range(100) for i in range(500)]
+    keys = [input_key("s", "words", f"{batch}-{i}") for batch in range(100) for i in range(500)]
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)
         hits = store.get_vectors(keys, 64)
-        assert store.get_vectors([input_key("s", "word", "first")], 64)
+        assert store.get_vectors([input_key("s", "words", "first")], 64)
     assert len(hits) == 500 * int(failed_at)  # the transactions before the failure, whole; the failed one not at all
     assert all(hits[key][1][0] == index // 500 for index, key in enumerate(keys[: len(hits)]))

@@ -12,15 +12,22 @@ import numpy as np
 import pytest
 
 from embedders import disk, resolve
-from harness import loading
+from runtime.session import Runtime
 
 
 @pytest.fixture
-def cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("EMBEDDING_CLAIMS_CACHE", str(tmp_path / "cache"))
-    loading.configure("rw", tmp_path / "cache" / "embeddings")
-    yield tmp_path / "cache"
-    loading.configure("rw", None)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def session(cache_folder: Path) -> Iterator[list[Runtime]]:
+    """The runtimes a test opens on the cache (one per pytest session it stands for), closed after it."""
+    opened: list[Runtime] = []
+    yield opened
+    for runtime in opened:
+        runtime.close()
 
 
 def vectors_file(path: Path, first: str) -> Path:
@@ -28,23 +35,26 @@ def vectors_file(path: Path, first: str) -> Path:
     return path
 
 
-def test_a_same_size_rewrite_with_the_old_mtime_gets_new_vectors(tmp_path: Path, cache_folder: Path) -> None:
+def test_a_same_size_rewrite_with_the_old_mtime_gets_new_vectors(
+    tmp_path: Path, cache_folder: Path, session: list[Runtime]
+) -> None:
     path = vectors_file(tmp_path / "vectors.txt", "1.0 0.0")
     before = os.stat(path)
     entry = resolve(f"word2vec:{path}")
     identity = entry.identity()
-    old = loading.load_embedder(entry).embed_words(["cat"]).vectors[0]
-    loading.release_embedder(entry)
+    session.append(Runtime("rw", cache_folder / "embeddings"))
+    old = session[-1].embedder(entry).embed_words(["cat"]).vectors[0]
+    session[-1].close()
 
     vectors_file(path, "0.0 1.0")  # as many bytes as before
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = os.stat(path)
     assert (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
-    loading.configure("rw", cache_folder / "embeddings")  # a new session, same cache
+    session.append(Runtime("rw", cache_folder / "embeddings"))  # a new session, same cache
     entry = resolve(f"word2vec:{path}")
     assert entry.identity() != identity
-    new = loading.load_embedder(entry).embed_words(["cat"]).vectors[0]
-    loading.release_embedder(entry)
+    new = session[-1].embedder(entry).embed_words(["cat"]).vectors[0]
+    session[-1].release(entry)
     assert not np.allclose(old, new)
     assert np.allclose(new / np.linalg.norm(new), [0.0, 1.0])
 

@@ -21,7 +21,7 @@ from embedders import api
 from evals.tasks.measurement import NonFiniteVectors
 from evals.tasks.word_similarity import word_similarity
 from fixtures import DatasetInfo, WordPairs
-from harness.embedding_cache import DATABASE
+from runtime.store import DATABASE
 from tests.test_api_backend import vector_for
 
 ROOT = Path(__file__).resolve().parent.parent
