@@ -19,7 +19,6 @@ from collections import defaultdict
 from pathlib import Path
 
 from embedders import EMBEDDERS
-from embedders.files import TRUST_REMOTE_CODE_VARIABLE
 from evals.claims.metrics import METRICS
 from evals.claims.resampling import Resampling
 from evals.claims.run import ClaimRun
@@ -33,8 +32,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache-dir", type=Path, default=None, help="the embedding cache (default: the suite's)")
     args = parser.parse_args()
-    # what a default session sets before any backend loads; it is part of every embedder's cache key
-    os.environ[TRUST_REMOTE_CODE_VARIABLE] = "0"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     mode, folder = cache_settings("ro", args.cache_dir)
     runtime = Runtime(mode, folder)

@@ -269,12 +269,11 @@ def test_remote_code_runs_only_with_the_option(tmp_path: Path) -> None:
 
 def test_trust_remote_code_is_documented_and_off_by_default() -> None:
     assert "--trust-remote-code" in run_pytest("--help").stdout
-    from embedders import llm, sentence
-    from embedders.files import trust_remote_code
+    from embedders import LoadOptions, llm, sentence
 
-    assert llm.load_pretrained.__kwdefaults__["trust_remote_code"] is None  # None: the option decides
-    assert sentence.open_sentence_transformer.__kwdefaults__["trust_remote_code"] is None
-    assert not trust_remote_code()  # this session did not pass --trust-remote-code
+    assert llm.load_pretrained.__kwdefaults__["options"] == LoadOptions()  # the session's options decide
+    assert LoadOptions().trust_remote_code is False
+    assert sentence.open_sentence_transformer.__kwdefaults__["trust_remote_code"] is False
 
 
 # -- vectors: NaN, inf and zero rows from a real static file, NaN from real corrupted transformer weights
