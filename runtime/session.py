@@ -131,17 +131,19 @@ class Runtime:
         usage = self.pool.usage_of(entry.name)
         try:
             cached = self.embedder(entry)
-            marker = input_key(
-                cached.space, "plan", plan.digest(entry.name) + (self.shared.token if self.mode == "refresh" else "")
-            )
+            digest = plan.digest(entry.name)
+            marker = input_key(cached.space, "plan", digest + (self.shared.token if self.mode == "refresh" else ""))
+            # which process of this session has accounted for this embedder's plan: the first one, only
+            seen = input_key(cached.space, "plan-seen", digest + self.shared.token)
+            if self.storage.get_result(seen) is not None:
+                report.done_before = True
+                return report
             done = self.storage.get_result(marker)
             if done is not None:
-                stored = json.loads(done)
-                if (
-                    stored.get("session") != self.shared.token
-                ):  # filled by another worker of this session: counted there
-                    usage.planned += int(stored["planned"])
-                    usage.from_cache += int(stored["planned"])
+                planned = int(json.loads(done)["planned"])
+                usage.planned += planned
+                usage.from_cache += planned
+                self.storage.put_result(seen, b"{}")
                 report.done_before = True
                 return report
             inputs, report.unlisted = plan.inputs(entry.name, cached.info)
@@ -154,7 +156,8 @@ class Runtime:
                     cached.embed(form, items, planned=True, refresh=self.mode == "refresh")
                     planned += len(items)
             if not report.unlisted:  # a need that failed to list may list more next time: not done
-                self.storage.put_result(marker, json.dumps({"planned": planned, "session": self.shared.token}).encode())
+                self.storage.put_result(marker, json.dumps({"planned": planned}).encode())
+                self.storage.put_result(seen, b"{}")
         except Exception as error:  # its tests meet the same failure and report it; the other embedders go on
             report.skipped = describe_failure(error)
         return report

@@ -6,5 +6,5 @@ from embedders.registry import register_embedder
 
 
 @register_embedder("broken-llm", family=Family.LLM, parameters=1_000_000, dimension=8, summary="fails to load")
-def broken_llm():
+def broken_llm(options: object) -> None:
     raise RuntimeError("the weights of broken-llm are damaged")

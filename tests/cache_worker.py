@@ -12,7 +12,7 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +82,11 @@ class Loader:
         return [text for model in self.models for text in model.computed]
 
 
-def fake_entry(loader, name: str = "fake") -> EmbedderEntry:
-    return EmbedderEntry(name, Family.SENTENCE_ENCODER, 1, DIMENSION, "a fake model for cache tests", loader)
+def fake_entry(loader: Callable[[], object], name: str = "fake") -> EmbedderEntry:
+    """An entry whose loader ignores the load options (a fake model has none to honour)."""
+    return EmbedderEntry(
+        name, Family.SENTENCE_ENCODER, 1, DIMENSION, "a fake model for cache tests", lambda options: loader()
+    )
 
 
 def main() -> None:

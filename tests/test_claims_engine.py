@@ -82,7 +82,7 @@ def test_auc_and_spearman_statistics() -> None:
 
 
 def entry(name: str, family: Family, parameters: int) -> EmbedderEntry:
-    return EmbedderEntry(name, family, parameters, 8, "", lambda: None)
+    return EmbedderEntry(name, family, parameters, 8, "", lambda options: None)
 
 
 ENTRIES = [
@@ -122,7 +122,7 @@ def test_comparisons_pair_each_side_and_follow_the_selection() -> None:
     with_api = [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22), entry("ada", Family.API, 0)]
     assert {spec.name for spec in comparisons(d5, with_api, None)} == {"sbert-minilm vs glove (anchor ada)"}
     # an API embedder that cannot run here (no key) does not displace the proxies, in the session or its family
-    keyless = EmbedderEntry("ada", Family.API, 0, 8, "", lambda: None, check=lambda: "set OPENAI_API_KEY")
+    keyless = EmbedderEntry("ada", Family.API, 0, 8, "", lambda options: None, check=lambda: "set OPENAI_API_KEY")
     without_key = [*ENTRIES, entry("sbert-minilm", Family.SENTENCE_ENCODER, 22), keyless]
     assert {spec.name for spec in comparisons(d5, without_key, None)} == {
         "sbert-minilm vs glove (anchor small-llm)",
@@ -238,7 +238,7 @@ def static_entry(name: str, family: Family, vectors: np.ndarray) -> EmbedderEntr
     from tests.conftest import small_static
 
     words = [f"w{i}" for i in range(len(vectors))]
-    return EmbedderEntry(name, family, 10, vectors.shape[1], "test", lambda: small_static(words, vectors, name))
+    return EmbedderEntry(name, family, 10, vectors.shape[1], "test", lambda options: small_static(words, vectors, name))
 
 
 def test_one_failing_comparison_fails_alone(add_metric: AddMetric) -> None:

@@ -59,7 +59,7 @@ def test_the_declared_weights_are_the_ones_the_packages_ship() -> None:
 
 
 def entry(name: str, family: Family, paper_model: str | None = None, **weights: object) -> EmbedderEntry:
-    return EmbedderEntry(name, family, 10, 4, "test", lambda: None, paper_model=paper_model, **weights)  # type: ignore[arg-type]
+    return EmbedderEntry(name, family, 10, 4, "test", lambda options: None, paper_model=paper_model, **weights)  # type: ignore[arg-type]
 
 
 def test_a_comparison_has_each_deviation_once_the_metrics_first_and_the_anchors_too() -> None:
@@ -98,7 +98,7 @@ def test_a_run_records_both_sides_metric_deviations_and_the_papers_protocol(add_
     def static_entry(name: str, family: Family, paper_model: str | None) -> EmbedderEntry:
         vectors = rng.normal(size=(6, 4))
         return EmbedderEntry(
-            name, family, 10, 4, "test", lambda: small_static(words, vectors, name), paper_model=paper_model
+            name, family, 10, 4, "test", lambda options: small_static(words, vectors, name), paper_model=paper_model
         )
 
     shared = Deviation("dataset", "Google analogy stands in for BATS")

@@ -201,7 +201,7 @@ def entries() -> list[EmbedderEntry]:
     words = ["w0", "w1"]
     vectors = np.eye(2, dtype=np.float32)
     return [
-        EmbedderEntry(name, family, size, 2, "test", lambda name=name: small_static(words, vectors, name))
+        EmbedderEntry(name, family, size, 2, "test", lambda options, name=name: small_static(words, vectors, name))
         for name, family, size in [(LLMS[0], Family.LLM, 100), (LLMS[1], Family.LLM, 200), (STATIC, Family.STATIC, 10)]
     ]
 
