@@ -24,5 +24,11 @@ def installed(distribution: str) -> str:
 def module_versions(module: str) -> str:
     """The distributions that provide an importable module (a module may come from several), each as
     ``name==version``; ``not installed`` when none does."""
-    distributions = importlib.metadata.packages_distributions().get(module.split(".")[0], [])
+    distributions = _distributions_of_modules().get(module.split(".")[0], [])
     return " ".join(f"{name}=={version_of(name) or '?'}" for name in sorted(set(distributions))) or "not installed"
+
+
+@functools.cache
+def _distributions_of_modules() -> dict[str, list[str]]:
+    # reads every installed distribution's metadata: a quarter of a second each time, so once per process
+    return importlib.metadata.packages_distributions()
