@@ -21,8 +21,8 @@ DEVIATION_LEGEND = (
 def short_name(name: str, width: int) -> str:
     """An embedder name in at most ``width`` characters: FORMAT:PATH becomes FORMAT:basename, then the middle goes."""
     if ":" in name and "/" in name:
-        kind, _, path = name.partition(":")
-        name = f"{kind}:{path.rstrip('/').rsplit('/', 1)[-1]}"
+        path_format, _, path = name.partition(":")
+        name = f"{path_format}:{path.rstrip('/').rsplit('/', 1)[-1]}"
     if len(name) <= width:
         return name
     head = (width - 1) // 2

@@ -86,9 +86,9 @@ def sentence_similarity(
 
 def texts_described(dataset: str, data: SentencePairs) -> str:
     """Lee50's texts are news documents, not sentences: the protocol says what was compared, and how long."""
-    kind = "documents" if dataset == "lee50" else "sentences"
+    texts = "documents" if dataset == "lee50" else "sentences"
     words = np.mean([len(text.split()) for text in data.sentences])
-    return f"{kind} of about {words:.0f} words (mean over the {len(data.sentences)} distinct texts)"
+    return f"{texts} of about {words:.0f} words (mean over the {len(data.sentences)} distinct texts)"
 
 
 def texts_of_pairs(data: SentencePairs) -> Resampling:

@@ -47,8 +47,8 @@ class Result:
 def _reason() -> str:
     """The exception in flight as its type and message, then the innermost frame of our own code it passed through
     (a library's frames below it say less about what went wrong than where we called it)."""
-    kind, error, trace = sys.exc_info()
-    text = f"{kind.__name__ if kind else 'error'}: {error}"
+    error_type, error, trace = sys.exc_info()
+    text = f"{error_type.__name__ if error_type else 'error'}: {error}"
     frames = traceback.extract_tb(trace)
     ours = [f for f in frames if f.filename.startswith(OUR_CODE) and "-packages" not in f.filename]
     return f"{text} (at {Path(ours[-1].filename).name}:{ours[-1].lineno}, {ours[-1].name})" if ours else text
