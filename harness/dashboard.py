@@ -140,7 +140,7 @@ class Flip:
 
 
 def history(ledgers: Iterable[Ledger]) -> dict[tuple[str, str], list[Point]]:
-    """Each comparison's verdict and effect per session, oldest first; format 1 and 2 ledgers mix, since both
+    """Each comparison's verdict and effect per session, oldest first; ledgers of every format mix, since all
     read as typed records. Raises LedgerError for a ledger whose claim records do not read."""
     series: dict[tuple[str, str], list[Point]] = {}
     for ledger in sorted(ledgers, key=lambda lg: lg.started):
@@ -671,7 +671,7 @@ def history_section(ledgers: list[Ledger]) -> str:
             f'<td class="num">{count}</td></tr>'
         )
     return (
-        f"<p>{len(sessions)} sessions, {esc(sessions[0])} to {esc(sessions[-1])} (ledger formats 1 and 2 alike)."
+        f"<p>{len(sessions)} sessions, {esc(sessions[0])} to {esc(sessions[-1])} (ledger formats 1 to 3 alike)."
         f"</p><h3>Verdict flips</h3>{flips_table(found)}"
         "<h3>Effect over time</h3><table><thead><tr><th>claim</th><th>comparison</th><th>sessions</th>"
         "<th>verdicts</th><th>effect (dots coloured by verdict)</th><th>drift</th><th>flips</th></tr></thead>"
@@ -680,8 +680,8 @@ def history_section(ledgers: list[Ledger]) -> str:
 
 
 def families_text(footer: dict, claims: list[ClaimRecord]) -> str:
-    """The session's correction families: from the footer (format 2), from a format 1 footer's one Holm family,
-    or, for a session that did not finish, from its claim records."""
+    """The session's correction families: from the footer (format 2 and later), from a format 1 footer's one Holm
+    family, or, for a session that did not finish, from its claim records."""
     families = footer.get("correction_families")
     if isinstance(families, dict) and families:
         return "; ".join(
@@ -699,7 +699,7 @@ def families_text(footer: dict, claims: list[ClaimRecord]) -> str:
 
 def embedder_rows(ledger: Ledger) -> str:
     rows = []
-    for line in ledger.of_kind("embedder"):
+    for line in ledger.of_record("embedder"):
         try:
             e = EmbedderRecord.from_json(line)
         except TypeError:  # a line without a name or family describes nothing worth a row

@@ -3,10 +3,17 @@
 Each record is one line, flushed and fsynced as soon as it is written: a session killed half-way leaves a file
 that reads up to its last complete record. Only the xdist controller (or the only process) writes it.
 
-Kinds of record: ``session`` (the header: environment, settings, options), ``embedder`` (a fingerprint, the first
-time it is seen), ``measurement``, ``claim``, ``footer`` (counts and duration). A measurement or claim line is the
-JSON of its typed record (evals/records.py), with ``kind``; format 1 ledgers, whose claims had one Holm family per
-session, still read.
+Each line's ``record`` field names what it is: ``session`` (the header, always the first line: environment,
+settings, options, ``format``), ``embedder`` (a fingerprint, the first time it is seen), ``measurement``,
+``claim``, ``footer`` (counts and duration). A measurement or claim line is the JSON of its typed record
+(evals/records.py) with ``record`` added.
+
+Format 3 (this one) renamed that field from ``kind`` to ``record``. Which name a file uses is decided once per
+file, by the ``format`` of its first line, the session header (absent: format 1, as the dashboard reads it):
+format 1 and 2 ledgers name it ``kind`` on every line and read with it renamed to ``record``; format 3 ledgers
+name it ``record``. A line without its format's field is an error naming the line; a line is never read by
+guessing from which of the two fields it happens to carry. A format newer than this suite's is refused. Format 1
+ledgers, whose claims had one Holm family per session, still read.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from pathlib import Path
 from embedders.versions import version_of
 from evals.records import ClaimRecord, MeasurementRecord
 
-LEDGER_FORMAT = 2
+LEDGER_FORMAT = 3
+OLD_FIELD_FORMATS = (1, 2)  # ledger formats whose lines name their record type ``kind``
 SUITE_ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("torch", "transformers", "sentence-transformers", "gensim", "numpy", "scipy", "scikit-learn", "pytest")
 
@@ -80,8 +88,9 @@ class Ledger:
     records: list[dict] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. a truncated last line
 
-    def of_kind(self, kind: str) -> list[dict]:
-        return [r for r in self.records if r.get("kind") == kind]
+    def of_record(self, record: str) -> list[dict]:
+        """The lines of one record type (``session``, ``embedder``, ``measurement``, ``claim``, ``footer``)."""
+        return [r for r in self.records if r.get("record") == record]
 
     def claims(self) -> list[ClaimRecord]:
         return self._typed("claim", ClaimRecord)
@@ -89,23 +98,23 @@ class Ledger:
     def measurements(self) -> list[MeasurementRecord]:
         return self._typed("measurement", MeasurementRecord)
 
-    def _typed(self, kind: str, record_type: type) -> list:
+    def _typed(self, name: str, record_type: type) -> list:
         typed = []
-        for number, record in enumerate(self.of_kind(kind), start=1):
+        for number, record in enumerate(self.of_record(name), start=1):
             try:
                 typed.append(record_type.from_json(record))
             except (KeyError, TypeError, ValueError, AttributeError) as error:
-                raise LedgerError(f"{self.path}: {kind} record #{number} is not one: {error!r}") from None
+                raise LedgerError(f"{self.path}: {name} record #{number} is not one: {error!r}") from None
         return typed
 
     @property
     def header(self) -> dict:
-        sessions = self.of_kind("session")
+        sessions = self.of_record("session")
         return sessions[0] if sessions else {}
 
     @property
     def footer(self) -> dict | None:
-        footers = self.of_kind("footer")
+        footers = self.of_record("footer")
         return footers[-1] if footers else None
 
     @property
@@ -124,6 +133,7 @@ def read_ledger(path: Path) -> Ledger:
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = text.split("\n")
     complete_end = text.endswith("\n")
+    ledger_format: int | None = None  # the first line's, once read
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -134,12 +144,31 @@ def read_ledger(path: Path) -> Ledger:
                 ledger.problems.append(f"{path}:{number}: last record incomplete (writer stopped mid-line), ignored")
                 continue
             raise LedgerError(f"{path}:{number}: not a JSON record: {error}") from None
-        if not isinstance(record, dict) or "kind" not in record:
-            raise LedgerError(f"{path}:{number}: a ledger record is a JSON object with a 'kind'")
+        if not isinstance(record, dict):
+            raise LedgerError(f"{path}:{number}: a ledger record is a JSON object with a 'record'")
+        if ledger_format is None:
+            ledger_format = _format_of(record, f"{path}:{number}")
+        if ledger_format in OLD_FIELD_FORMATS:
+            if "kind" not in record:
+                raise LedgerError(
+                    f"{path}:{number}: a record of a format {ledger_format} ledger is a JSON object with a 'kind' "
+                    "(format 3 and later: a 'record')"
+                )
+            record["record"] = record.pop("kind")
+        elif "record" not in record:
+            raise LedgerError(f"{path}:{number}: a ledger record is a JSON object with a 'record'")
         ledger.records.append(record)
     if ledger.records and ledger.footer is None:
         ledger.problems.append(f"{path}: no footer: the session did not finish (killed or still running)")
     return ledger
+
+
+def _format_of(header: dict, where: str) -> int:
+    """The ledger format its first line, the session header, declares: absent is format 1."""
+    value = header.get("format", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= LEDGER_FORMAT:
+        raise LedgerError(f"{where}: format = {value!r}: a ledger format is an integer from 1 to {LEDGER_FORMAT}")
+    return value
 
 
 def ledgers_in(folder: Path) -> list[Path]:

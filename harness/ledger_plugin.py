@@ -144,7 +144,7 @@ class LedgerRecorder:
     def embedder_seen(self, embedder: EmbedderRecord) -> None:
         if embedder.fingerprint and embedder.fingerprint not in self.fingerprints:
             self.fingerprints.add(embedder.fingerprint)
-            self.write({"kind": "embedder", **embedder.to_json()})
+            self.write({"record": "embedder", **embedder.to_json()})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.nodeid.startswith("evals/"):
@@ -159,13 +159,13 @@ class LedgerRecorder:
             self.embedder_seen(measurement.embedder)
             measurement = measurement.with_test(report.nodeid, outcome)
             self.measurements.append(measurement)
-            self.write({"kind": "measurement", **measurement.to_json()})
+            self.write({"record": "measurement", **measurement.to_json()})
         for claim in claims:
             for embedder in claim.embedders:
                 self.embedder_seen(embedder)
             claim = claim.with_test(report.nodeid, outcome)
             self.claims.append(claim)
-            self.write({"kind": "claim", **claim.to_json()})
+            self.write({"record": "claim", **claim.to_json()})
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if self.records:
@@ -173,7 +173,7 @@ class LedgerRecorder:
             agreement = Counter(c.agreement for c in self.claims if c.agreement)
             self.write(
                 {
-                    "kind": "footer",
+                    "record": "footer",
                     "finished": datetime.now(UTC).isoformat(timespec="seconds"),
                     "duration_s": round(time.time() - self.started, 1),
                     "exit_status": int(exitstatus),
@@ -257,7 +257,7 @@ def session_header(config: pytest.Config, started: float) -> dict[str, object]:
         "cache": config.getoption("embedding_cache"),
     }
     return {
-        "kind": "session",
+        "record": "session",
         "format": LEDGER_FORMAT,
         "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "arguments": list(config.invocation_params.args),
