@@ -15,7 +15,7 @@ from evals.records import (
     StatisticsRecord,
     Verdict,
 )
-from harness.ledger import LedgerWriter
+from harness.ledger import LEDGER_FORMAT, LedgerWriter
 
 CLAIMS = """# a hand-written note that must stay
 [settings]
@@ -91,10 +91,10 @@ def test_the_expected_verdicts_become_what_was_measured(tmp_path: Path) -> None:
 
 def write_ledger(path: Path, records: list[ClaimRecord]) -> Path:
     writer = LedgerWriter(path)
-    writer.write({"kind": "session", "started": "2026-11-29T00:00:00+00:00", "format": 2})
+    writer.write({"record": "session", "started": "2026-11-29T00:00:00+00:00", "format": LEDGER_FORMAT})
     for r in records:
-        writer.write({"kind": "claim", **r.to_json()})
-    writer.write({"kind": "footer"})
+        writer.write({"record": "claim", **r.to_json()})
+    writer.write({"record": "footer"})
     writer.close()
     return path
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from evals.records import Verdict
-from harness.ledger import Ledger, read_ledger
+from harness.ledger import LEDGER_FORMAT, Ledger, read_ledger
 from harness.summary import WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +73,7 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
     ledger = session.ledger
     assert ledger.problems == []
     header, footer = ledger.header, ledger.footer
-    assert header["format"] == 2
+    assert header["format"] == LEDGER_FORMAT == 3 and header["record"] == "session"
     assert header["environment"]["packages"]["torch"] and header["environment"]["suite"]["commit"]
     assert header["claims_settings"]["seed"] == 20240217 and header["options"]["embedder"] == EMBEDDERS.split(",")
     claims, measurements = ledger.claims(), ledger.measurements()
@@ -82,7 +82,7 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
         ("smollm2-135m", "glove-6b-50d"),
         ("smollm2-135m", "sbert-minilm"),
     }
-    fingerprints = {e["name"]: e["fingerprint"] for e in ledger.of_kind("embedder")}
+    fingerprints = {e["name"]: e["fingerprint"] for e in ledger.of_record("embedder")}
     assert set(fingerprints) == set(EMBEDDERS.split(","))
     for c in claims:
         assert c.version == 4 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)

@@ -1,4 +1,4 @@
-"""The ledger survives a killed writer; history across ledgers (formats 1 and 2) finds verdict flips; the dashboard
+"""The ledger survives a killed writer; history across ledgers (formats 1 to 3) finds verdict flips; the dashboard
 colours by agreement with the paper and marks changes against the baseline apart; the summary fits 100 columns."""
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from evals.records import (
     CorrectionFamily,
     Deviation,
     EmbedderRecord,
+    MeasurementRecord,
     SideRecord,
     StatisticsRecord,
     Verdict,
 )
 from harness.dashboard import build_dashboard, flips, history
-from harness.ledger import LedgerError, LedgerWriter, clean, read_ledger
+from harness.ledger import LEDGER_FORMAT, LedgerError, LedgerWriter, clean, read_ledger
 from harness.summary import WIDTH, claim_lines, claims_table, paper_lines, scale_table, short_comparison, short_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,7 +84,7 @@ def claim_record(
 
 
 def line(record: ClaimRecord) -> dict:
-    return {"kind": "claim", **record.to_json()}
+    return {"record": "claim", **record.to_json()}
 
 
 def claim_record_v1(claim: str, comparison: str, verdict: str, effect: float, expected: str = "confirmed") -> dict:
@@ -113,17 +114,24 @@ def claim_record_v1(claim: str, comparison: str, verdict: str, effect: float, ex
     }
 
 
-def write_ledger(path: Path, started: str, records: list[ClaimRecord | dict], version: int = 2) -> Path:
+def as_format(record: dict, version: int) -> dict:
+    """A line as a ledger of that format wrote it: its type in ``kind`` before format 3, in ``record`` since."""
+    name = record.get("record", record.get("kind"))
+    rest = {k: v for k, v in record.items() if k not in ("record", "kind")}
+    return {("kind" if version < 3 else "record"): name, **rest}
+
+
+def write_ledger(path: Path, started: str, records: list[ClaimRecord | dict], version: int = LEDGER_FORMAT) -> Path:
     """A finished session: header, claim lines, footer, each as ledgers of that format wrote them."""
     lines = [r if isinstance(r, dict) else line(r) for r in records]
-    footer: dict = {"kind": "footer", "claims": len(records)}
+    footer: dict = {"record": "footer", "claims": len(records)}
     if version == 1:
         footer["holm_family_size"] = 96
     else:
         footer["correction_families"] = {r["claim"]: {"size": 4, "in_session": 2} for r in lines}
     writer = LedgerWriter(path)
-    for record in [{"kind": "session", "started": started, "format": version}, *lines, footer]:
-        writer.write(record)
+    for record in [{"record": "session", "started": started, "format": version}, *lines, footer]:
+        writer.write(as_format(record, version))
     writer.close()
     return path
 
@@ -157,9 +165,9 @@ def test_history_of_three_ledgers_finds_the_verdict_flip(tmp_path: Path) -> None
     assert flipping in flip_table and steady not in flip_table
 
 
-def test_history_mixes_format_1_and_format_2_ledgers(tmp_path: Path) -> None:
-    """A nightly folder that spans the format change: flips are found across it, and each session's page names
-    the correction it used (format 1: one Holm family over the session; format 2: one per claim)."""
+def test_history_mixes_format_1_and_current_ledgers(tmp_path: Path) -> None:
+    """A nightly folder that spans the format changes: flips are found across it, and each session's page names
+    the correction it used (format 1: one Holm family over the session; format 2 and later: one per claim)."""
     from harness.dashboard import main
 
     comparison = "smollm2-135m vs glove-6b-50d"
@@ -298,14 +306,81 @@ def test_the_agreement_bars_count_the_papers_own_models_apart_from_proxies(tmp_p
     assert 'data-models="paper"' not in proxies_only
 
 
+def test_a_format_2_ledger_still_reads_and_a_new_one_is_format_3(
+    tmp_path: Path, pytestconfig: pytest.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Format 2 named each line's type ``kind``; it reads as ``record``, so old ledgers stay in the history."""
+    from harness.ledger_plugin import LedgerRecorder
+
+    glove = embedder("glove-6b-50d")
+    measurement = MeasurementRecord(
+        "wordsim353", "word-similarity", "spearman", glove, {"dataset": "wordsim353", "sha256": "cd" * 32}, {},
+        {"spearman": 0.5033}, test="evals/test_word_similarity.py::t", outcome="passed",
+    )  # fmt: skip
+    claim = claim_record("D1", "smollm2-135m vs glove-6b-50d", "confirmed", 0.3)
+    old = tmp_path / "2026-11-28.jsonl"
+    writer = LedgerWriter(old)
+    for record in (
+        {"kind": "session", "started": "2026-11-28T02:00:00+00:00", "format": 2},
+        {"kind": "embedder", **glove.to_json()},
+        {"kind": "measurement", **measurement.to_json()},
+        {"kind": "claim", **claim.to_json()},
+        {"kind": "footer", "claims": 1, "correction_families": {"D1": {"size": 4, "in_session": 1}}},
+    ):
+        writer.write(record)
+    writer.close()
+    ledger = read_ledger(old)
+    assert ledger.problems == [] and all("kind" not in r for r in ledger.records)
+    assert (ledger.header["format"], ledger.started) == (2, "2026-11-28T02:00:00+00:00")
+    assert ledger.footer is not None and ledger.footer["claims"] == 1
+    assert ledger.claims() == [claim] and ledger.measurements() == [measurement]
+    assert [EmbedderRecord.from_json(r) for r in ledger.of_record("embedder")] == [glove]
+    page = (build_dashboard(ledger, [], tmp_path / "dash") / "index.html").read_text()
+    assert "(format 2)" in page and "D1: m = 4, 1 in this session" in page
+
+    # a new ledger, written by the session's recorder
+    monkeypatch.setattr(pytestconfig.option, "ledger_dir", tmp_path / "new")
+    monkeypatch.setattr(pytestconfig.option, "no_ledger", False)
+    recorder = LedgerRecorder(pytestconfig)
+    recorder.open()
+    recorder.embedder_seen(glove)
+    assert recorder.writer is not None
+    recorder.writer.close()
+    (path,) = (tmp_path / "new").glob("*.jsonl")
+    lines = [json.loads(text) for text in path.read_text().splitlines()]
+    assert [r["record"] for r in lines] == ["session", "embedder"] and not any("kind" in r for r in lines)
+    assert lines[0]["format"] == LEDGER_FORMAT == 3
+    assert read_ledger(path).records == lines
+
+
+def test_a_line_without_its_formats_field_is_named(tmp_path: Path) -> None:
+    """Which field names a line's type is the header's format's, never guessed line by line."""
+    path = tmp_path / "l.jsonl"
+    cases = [
+        (
+            '{"format": 2, "kind": "session"}\n{"record": "claim"}\n',
+            r"l\.jsonl:2: a record of a format 2 ledger .* 'kind'",
+        ),
+        ('{"format": 3, "record": "session"}\n{"kind": "claim"}\n', r"l\.jsonl:2: a ledger record .* 'record'"),
+        ('{"record": "session"}\n', r"l\.jsonl:1: a record of a format 1 ledger is a JSON object with a 'kind'"),
+        ('{"format": 4, "record": "session"}\n', r"l\.jsonl:1: format = 4: a ledger format is an integer from 1 to 3"),
+        ('{"format": "3", "record": "session"}\n', r"l\.jsonl:1: format = '3'"),
+        ("[]\n", r"l\.jsonl:1: a ledger record is a JSON object with a 'record'"),
+    ]
+    for text, message in cases:
+        path.write_text(text)
+        with pytest.raises(LedgerError, match=message):
+            read_ledger(path)
+
+
 def test_a_truncated_last_line_is_reported_and_the_rest_read(tmp_path: Path) -> None:
     path = write_ledger(tmp_path / "l.jsonl", "2026-11-01", [claim_record("D1", "a vs b", "confirmed", 0.1)])
     complete = path.read_text()
-    path.write_text(complete + '{"kind": "claim", "claim": "D')
+    path.write_text(complete + '{"record": "claim", "claim": "D')
     ledger = read_ledger(path)
-    assert [r["kind"] for r in ledger.records] == ["session", "claim", "footer"]
+    assert [r["record"] for r in ledger.records] == ["session", "claim", "footer"]
     assert any("incomplete" in p and ":4:" in p for p in ledger.problems)
-    path.write_text('{"kind": "session"}\nnot json\n' + complete)
+    path.write_text('{"format": 3, "record": "session"}\nnot json\n' + complete)
     with pytest.raises(LedgerError, match=r"l\.jsonl:2: not a JSON record"):
         read_ledger(path)
 
@@ -340,7 +415,7 @@ def test_a_session_killed_half_way_leaves_a_readable_ledger(tmp_path: Path) -> N
     try:
         while time.monotonic() < deadline and process.poll() is None:
             files = list(folder.glob("*.jsonl"))
-            if files and files[0].read_text().count('"kind": "measurement"') >= 2:
+            if files and files[0].read_text().count('"record": "measurement"') >= 2:
                 break
             time.sleep(0.05)
         assert process.poll() is None, f"the session ended before it could be killed: {process.stderr.read()!r}"
@@ -354,11 +429,13 @@ def test_a_session_killed_half_way_leaves_a_readable_ledger(tmp_path: Path) -> N
     ledger = read_ledger(path)
     complete_lines = text.count("\n")
     assert len(ledger.records) == complete_lines
-    assert ledger.records[0]["kind"] == "session" and ledger.footer is None
+    assert ledger.records[0]["record"] == "session" and ledger.header["format"] == LEDGER_FORMAT == 3
+    assert all('"record": ' in line and '"kind": ' not in line for line in text.splitlines())
+    assert ledger.footer is None
     assert any("no footer" in p for p in ledger.problems)
     measurements = ledger.measurements()
     assert len(measurements) >= 2 and all(m.embedder.name == "glove-6b-50d" for m in measurements)
-    assert EmbedderRecord.from_json(ledger.of_kind("embedder")[0]).fingerprint == measurements[0].embedder.fingerprint
+    assert EmbedderRecord.from_json(ledger.of_record("embedder")[0]).fingerprint == measurements[0].embedder.fingerprint
     assert SECRET not in text
 
 
@@ -426,7 +503,9 @@ def test_an_unreadable_earlier_ledger_is_named_not_fatal(tmp_path: Path) -> None
     good = read_ledger(write_ledger(tmp_path / "b.jsonl", "2026-11-02", [claim_record("D1", "a vs b", "refuted", -1)]))
     (tmp_path / "a.jsonl").write_text("garbage\n{}\n")
     # JSON lines, but a claim record that is not one: left out of the history, named
-    (tmp_path / "c.jsonl").write_text('{"kind": "session", "started": "2026-11-01"}\n{"kind": "claim", "claim": "1"}\n')
+    (tmp_path / "c.jsonl").write_text(
+        '{"format": 3, "record": "session", "started": "2026-11-01"}\n{"record": "claim", "claim": "1"}\n'
+    )
     earlier = [_readable(tmp_path / "a.jsonl"), read_ledger(tmp_path / "c.jsonl")]
     page = (build_dashboard(good, earlier, tmp_path / "d") / "index.html").read_text()
     assert "left out of the history" in page and "a.jsonl:1" in page
@@ -454,10 +533,11 @@ from harness.ledger import LedgerWriter
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
 resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))  # a disk that is full after 5000 bytes
 writer = LedgerWriter(Path(sys.argv[1]))
+writer.write({"record": "session", "format": 3})
 written = 0
 try:
     while True:
-        writer.write({"kind": "measurement", "index": written, "padding": "x" * 300})
+        writer.write({"record": "measurement", "index": written, "padding": "x" * 300})
         written += 1
 except OSError as error:
     print(written, error.errno, flush=True)
@@ -475,7 +555,7 @@ def test_a_full_disk_leaves_only_whole_records(tmp_path: Path) -> None:
     assert 0 < written < 5000 // 300
     ledger = read_ledger(path)
     assert [p for p in ledger.problems if "no footer" not in p] == []  # no cut-off line, only the missing footer
-    assert [r["index"] for r in ledger.records] == list(range(written))
+    assert ledger.header["format"] == 3 and [r["index"] for r in ledger.records[1:]] == list(range(written))
     assert path.read_bytes().endswith(b"\n")  # the line cut off by the full disk was removed again
 
 
