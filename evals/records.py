@@ -1,8 +1,8 @@
 """The records that travel: from a test (on any xdist worker) to the controller, into the ledger, the terminal,
 JUnit XML, the result cache and the dashboard. Frozen, typed and versioned; every reader uses these types.
 
-Version 4 (this one) names what a deviation concerns its ``aspect`` (version 3 called it ``kind``, as the ledger
-calls its record types, and the fixtures a dataset's type); version 3 records load with the field renamed.
+Version 4 (this one) names what a deviation concerns its ``aspect`` (version 3 called it ``kind``, as ledgers
+before format 3 called their record types); version 3 records load with the field renamed.
 Version 3 added each comparison's deviations from the paper's protocol and the paper's protocol itself.
 Version 2 added the correction family, the resampling unit, the interval's standard error and degrees of
 freedom, the paper flag and the paper models. Version 2 records load with no deviations and an empty protocol
