@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from evals.records import ClaimRecord, EmbedderRecord, MeasurementRecord
-from harness.ledger import (
+from harness.options import path_option, writable_folder
+from harness.report import claims_of, measurements_of
+from ledger.file import (
     LEDGER_FORMAT,
     Ledger,
     LedgerError,
@@ -23,9 +25,7 @@ from harness.ledger import (
     ledgers_in,
     read_ledger,
 )
-from harness.options import path_option, writable_folder
-from harness.report import claims_of, measurements_of
-from harness.summary import claim_lines, claims_table, paper_lines, scale_table
+from ledger.summary import claim_lines, claims_table, paper_lines, scale_table
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -201,7 +201,7 @@ class LedgerRecorder:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a nightly run that lost its record is not green
 
     def build_dashboard(self, target: Path) -> Path:
-        from harness.dashboard import build_dashboard
+        from ledger.dashboard import build_dashboard
 
         path = self.path or Path("(no ledger written).jsonl")
         current = Ledger(path, list(self.records))

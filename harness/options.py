@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from embedders import EmbedderEntry, LoadOptions, SpecError, resolve
+from evals.expectations import ExpectationsError, load_expectations
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
 from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
-from harness.expectations import ExpectationsError, load_expectations
 from runtime.store import CACHE_VARIABLE, MODES
 
 STRATEGY_VARIABLE = "EMBEDDING_CLAIMS_LLM_STRATEGY"  # user-facing: read once, as --llm-strategy's default

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
+from evals.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from evals.records import MeasurementRecord
 from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
 from evals.tasks.inputs import task_inputs
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
-from harness.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from harness.generation import omit
 from harness.options import add_options, cache_settings, dataset_paths, load_options
 from harness.report import attach, measurements_of, summary_lines

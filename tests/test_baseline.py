@@ -15,7 +15,7 @@ from evals.records import (
     StatisticsRecord,
     Verdict,
 )
-from harness.ledger import LEDGER_FORMAT, LedgerWriter
+from ledger.file import LEDGER_FORMAT, LedgerWriter
 
 CLAIMS = """# a hand-written note that must stay
 [settings]

@@ -13,7 +13,7 @@ import pytest
 
 from evals.records import ClaimRecord
 from fixtures import Resolver
-from harness.ledger import read_ledger
+from ledger.file import read_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = """

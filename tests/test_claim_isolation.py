@@ -17,7 +17,7 @@ from embedders import Family
 from evals.claims.resampling import Resampling
 from evals.records import ClaimRecord, Verdict
 from fixtures import Resolver
-from harness.ledger import read_ledger
+from ledger.file import read_ledger
 from tests.conftest import AddMetric
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from evals.records import Verdict
-from harness.ledger import LEDGER_FORMAT, Ledger, read_ledger
-from harness.summary import WIDTH
+from ledger.file import LEDGER_FORMAT, Ledger, read_ledger
+from ledger.summary import WIDTH
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")

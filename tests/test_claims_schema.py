@@ -21,11 +21,11 @@ from embedders import Family
 from evals.claims.metrics import METRICS, ClaimMetric, metric
 from evals.claims.settings import Settings
 from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, load_claims, possible_comparisons
+from evals.expectations import DEFAULT_PATH, ExpectationsError, load_expectations
 from evals.records import Verdict
 from evals.schema import NameWarning, keys_of
 from evals.tasks.analogy import METHODS
 from fixtures import Kind, names
-from harness.expectations import DEFAULT_PATH, ExpectationsError, load_expectations
 from runtime.registry import RegistryError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from embedders import EmbedderInfo, Extraction, Family
+from evals.expectations import DEFAULT_PATH, ExpectationsError, failures, load_expectations
 from evals.tasks.measurement import Measurement
 from fixtures import DatasetInfo
-from harness.expectations import DEFAULT_PATH, ExpectationsError, failures, load_expectations
 
 EXTRACTION = Extraction("lookup", "static", None, "none", "as-is", "missing")
 

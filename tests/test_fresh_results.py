@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evals.records import ClaimRecord
 from fixtures import Resolver
-from harness.ledger import read_ledger
+from ledger.file import read_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 CLAIMS = """

@@ -30,9 +30,9 @@ from evals.records import (
     StatisticsRecord,
     Verdict,
 )
-from harness.dashboard import build_dashboard, flips, history
-from harness.ledger import LEDGER_FORMAT, LedgerError, LedgerWriter, clean, read_ledger
-from harness.summary import WIDTH, claim_lines, claims_table, paper_lines, scale_table, short_comparison, short_name
+from ledger.dashboard import build_dashboard, flips, history
+from ledger.file import LEDGER_FORMAT, LedgerError, LedgerWriter, clean, read_ledger
+from ledger.summary import WIDTH, claim_lines, claims_table, paper_lines, scale_table, short_comparison, short_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sk-never-write-this-0123456789"
@@ -168,7 +168,7 @@ def test_history_of_three_ledgers_finds_the_verdict_flip(tmp_path: Path) -> None
 def test_history_mixes_format_1_and_current_ledgers(tmp_path: Path) -> None:
     """A nightly folder that spans the format changes: flips are found across it, and each session's page names
     the correction it used (format 1: one Holm family over the session; format 2 and later: one per claim)."""
-    from harness.dashboard import main
+    from ledger.dashboard import main
 
     comparison = "smollm2-135m vs glove-6b-50d"
     old = write_ledger(
@@ -441,7 +441,7 @@ def test_a_session_killed_half_way_leaves_a_readable_ledger(tmp_path: Path) -> N
 
 
 def test_the_session_header_records_the_environment(tmp_path: Path) -> None:
-    from harness.ledger import environment
+    from ledger.file import environment
 
     env = environment()
     assert env["packages"]["numpy"] and env["packages"]["gensim"]
@@ -514,7 +514,7 @@ def test_an_unreadable_earlier_ledger_is_named_not_fatal(tmp_path: Path) -> None
 
 
 def test_the_dashboard_command_builds_from_ledgers_without_tests(tmp_path: Path, capsys) -> None:
-    from harness.dashboard import main
+    from ledger.dashboard import main
 
     folder = tmp_path / "history"
     for day, verdict in ((1, "confirmed"), (2, "refuted")):
@@ -530,7 +530,7 @@ def test_the_dashboard_command_builds_from_ledgers_without_tests(tmp_path: Path,
 FULL_DISK = """
 import resource, signal, sys
 from pathlib import Path
-from harness.ledger import LedgerWriter
+from ledger.file import LedgerWriter
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of killing the process
 resource.setrlimit(resource.RLIMIT_FSIZE, (5000, 5000))  # a disk that is full after 5000 bytes
 writer = LedgerWriter(Path(sys.argv[1]))
@@ -595,7 +595,7 @@ def test_an_undefined_score_does_not_cost_the_session_its_dashboard(tmp_path: Pa
         adjusted_p=None,
         note="statistic undefined on these items for the subject",
     )
-    from harness.ledger import Ledger
+    from ledger.file import Ledger
 
     for record in (line(undefined), clean_line(undefined)):  # as the session holds it, and as the file does
         page = build_dashboard(Ledger(tmp_path / "now.jsonl", [record]), [], tmp_path / "dash") / "index.html"
@@ -603,7 +603,7 @@ def test_an_undefined_score_does_not_cost_the_session_its_dashboard(tmp_path: Pa
 
 
 def clean_line(record: ClaimRecord) -> dict:
-    from harness.ledger import clean
+    from ledger.file import clean
 
     return clean(line(record))  # type: ignore[return-value]
 

@@ -24,12 +24,12 @@ from evals.claims.resampling import Resampling
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
 from evals.claims.spec import ClaimsFileError, comparisons, correction_families, load_claims
+from evals.expectations import DEFAULT_PATH, Expectation, ExpectationsError, load_expectations
 from evals.records import ClaimRecord, Verdict
 from evals.schema import NameWarning, keys_of
 from evals.tasks.measurement import NonFiniteVectors, usable_unit_vectors
 from evals.weighted import MEAN
 from fixtures import DatasetInfo
-from harness.expectations import DEFAULT_PATH, Expectation, ExpectationsError, load_expectations
 from tests.conftest import small_static
 from tests.test_claims_schema import toml_value, write_claims
 

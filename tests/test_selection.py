@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from evals.records import ClaimRecord, Verdict
-from harness.ledger import read_ledger
+from ledger.file import read_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 # Two correction families: X-D (two claims) and X-C (C1 and C3 together), with effects from clear to borderline.

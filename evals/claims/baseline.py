@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("ledger", type=Path, help="the ledger of a default session")
     parser.add_argument("--claims", type=Path, default=CLAIMS_PATH, help="the claims file to rewrite")
     args = parser.parse_args(argv)
-    from harness.ledger import LedgerError, read_ledger
+    from ledger.file import LedgerError, read_ledger
 
     try:
         ledger = read_ledger(args.ledger)

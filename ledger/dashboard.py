@@ -5,7 +5,7 @@ Two questions are kept apart on the page: how the paper fares (a comparison agre
 undecided; the matrix is coloured by it) and whether anything changed against the recorded baseline (the verdict
 is not the one recorded for it; outlined). A known disagreement recorded as such is red but not outlined.
 
-    python -m harness.dashboard reports/ledger/LATEST.jsonl --history reports/ledger --out reports/dashboard
+    python -m ledger.dashboard reports/ledger/LATEST.jsonl --history reports/ledger --out reports/dashboard
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 
 from embedders.disk import write_text_atomically
 from evals.records import ClaimRecord, CorrectionFamily, EmbedderRecord, MeasurementRecord, Verdict
-from harness.ledger import Ledger, LedgerError, ledgers_in, read_ledger
-from harness.summary import by_claim, deviations_of, paper_text, short_comparison
+from ledger.file import Ledger, LedgerError, ledgers_in, read_ledger
+from ledger.summary import by_claim, deviations_of, paper_text, short_comparison
 
 # verdicts: badges and the history, where a flip is a change of verdict whatever the paper says
 COLOURS = {"confirmed": "#1a7f37", "refuted": "#cf222e", "inconclusive": "#bf8700", "skipped": "#8c959f"}
@@ -807,7 +807,7 @@ def build_dashboard(current: Ledger, earlier: list[Ledger], out: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m harness.dashboard", description="Build the claims dashboard from ledgers, without tests."
+        prog="python -m ledger.dashboard", description="Build the claims dashboard from ledgers, without tests."
     )
     parser.add_argument("ledgers", nargs="+", type=Path, metavar="LEDGER", help="ledger files; the last one is shown")
     parser.add_argument("--history", type=Path, metavar="DIR", help="folder of earlier ledgers for the history")
