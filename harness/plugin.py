@@ -280,7 +280,9 @@ class EmbeddingSession:
         self.plan = EmbeddingPlan()
         self.records: list[MeasurementRecord] = []
         self.ran_evals = False
-        self.fill_reports: list[FillReport] = []
+        # what filling the plan did, here (the runtime's own list, which a late fill in a test adds to too) and, on
+        # the xdist controller, in every worker
+        self.fill_reports: list[FillReport] = runtime.reports
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -315,8 +317,10 @@ class EmbeddingSession:
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session):
-        if not session.config.option.collectonly and self.plan.entries:
-            self.fill_reports = self.runtime.fill(self.plan)
+        option = session.config.option
+        collection_failed = session.testsfailed and not option.continue_on_collection_errors
+        if self.plan.entries and not (option.collectonly or option.setupplan or option.setuponly or collection_failed):
+            self.runtime.fill(self.plan)
         yield
 
     @pytest.hookimpl(hookwrapper=True)

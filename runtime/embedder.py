@@ -111,10 +111,11 @@ class CachedEmbedder:
         distinct = list(first_of)
         space = self.space
         keys = [input_key(space, form, text) for text in distinct]
+        self._before_reading(planned)
         found = {} if refresh else self._lookup(keys)
         missing = [i for i, key in enumerate(keys) if key not in found]
         if missing and not refresh:
-            self.runtime.pool.hold(self.entry.name)  # another process may be computing these now: wait, look again
+            self._wait_for_plan(planned)  # another process may be computing these now: wait, then look again
             found.update(self._lookup([keys[i] for i in missing]))
             missing = [i for i in missing if keys[i] not in found]
         if missing:
@@ -134,6 +135,18 @@ class CachedEmbedder:
             usage.unplanned += len(missing)
         usage.seconds += time.perf_counter() - started
         return self._assemble(texts, distinct, keys, found)
+
+    def _before_reading(self, planned: bool) -> None:
+        """Under --cache=refresh the store holds the old vectors until this session's plan has recomputed them:
+        a test waits for that (or does it) before reading anything."""
+        if not planned and self.runtime.mode == "refresh" and not self.runtime.settled(self.entry):
+            self.runtime.ensure_filled(self.entry)
+
+    def _wait_for_plan(self, planned: bool) -> None:
+        if planned:  # the plan itself is being filled, under this embedder's lock
+            self.runtime.pool.hold(self.entry.name)
+        else:
+            self.runtime.ensure_filled(self.entry)
 
     def _assemble(
         self, texts: list[str], distinct: list[str], keys: list[bytes], found: dict[bytes, tuple[int, np.ndarray]]
@@ -200,13 +213,17 @@ class CachedVocabularyEmbedder(CachedEmbedder):
     """A model with a word list of its own (static vectors): the head of that list, which the open-vocabulary
     protocols read, is stored too, so they run without the model once it is."""
 
-    def vocabulary_head(self, size: int, *, planned: bool = False) -> tuple[list[str], np.ndarray]:
-        """The model's ``size`` most frequent words (fewer if it has fewer) and their vectors, row for row."""
+    def vocabulary_head(
+        self, size: int, *, planned: bool = False, refresh: bool = False
+    ) -> tuple[list[str], np.ndarray]:
+        """The model's ``size`` most frequent words (fewer if it has fewer) and their vectors, row for row;
+        ``refresh``: read them from the model again, whatever is stored."""
         started = time.perf_counter()
         key = input_key(self.space, "vocabulary", str(size))
-        stored = self._stored_head(key)
-        if stored is None:
-            self.runtime.pool.hold(self.entry.name)
+        self._before_reading(planned)
+        stored = None if refresh else self._stored_head(key)
+        if stored is None and not refresh:
+            self._wait_for_plan(planned)
             stored = self._stored_head(key)
         usage = self.runtime.pool.usage_of(self.entry.name)
         if stored is None:

@@ -3,6 +3,7 @@ plan's execution. One object, built when the session starts and handed to what n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -48,7 +49,8 @@ class Runtime:
             raise ValueError(f"cache mode {mode!r}: choose one of {', '.join(MODES)}")
         self.mode = mode
         self.folder = folder or default_cache_dir()
-        self.owns_scratch = shared is None and mode in ("ro", "off")
+        self.owns_session = shared is None  # the first process (xdist's controller) cleans up after the session
+        self.owns_scratch = self.owns_session and mode in ("ro", "off")
         if shared is None:
             scratch = tempfile.mkdtemp(prefix="embedding-claims-session-") if self.owns_scratch else None
             shared = Shared(uuid.uuid4().hex, scratch)
@@ -68,6 +70,9 @@ class Runtime:
         self.pool = ModelPool.for_store(lock_folder, options)
         self.results = ResultCache(self.storage, read=mode != "refresh")
         self._embedders: dict[str, CachedEmbedder] = {}
+        self.plan: EmbeddingPlan | None = None
+        self.reports: list[FillReport] = []  # what filling did in this process, embedder by embedder
+        self._settled: set[str] = set()  # embedders whose plan this process filled or found dealt with
 
     def describe(self) -> str:
         if self.mode == "off":
@@ -77,8 +82,11 @@ class Runtime:
     def close(self) -> None:
         self.pool.release()
         self.storage.close()
+        if self.owns_session:
+            shutil.rmtree(self.pool.lock_folder / "sessions" / self.shared.token, ignore_errors=True)
         if self.owns_scratch and self.shared.scratch:
             shutil.rmtree(self.shared.scratch, ignore_errors=True)
+            shutil.rmtree(self.pool.lock_folder, ignore_errors=True)  # the scratch store's locks go with it
 
     # ------------------------------------------------------------ embedders
 
@@ -114,50 +122,70 @@ class Runtime:
 
     def fill(self, plan: EmbeddingPlan) -> list[FillReport]:
         """Run this process's share of the plan: every embedder no other process is on, one model load each."""
-        reports = []
+        self.plan = plan
         for entry in plan.order():
             if entry.unavailable_reason():
                 continue  # its tests skip with the reason
             if not self.pool.try_hold(entry.name):
-                continue  # another worker is filling it; tests that need it wait for its lock
+                continue  # another process has it; a test that needs it waits for it (ensure_filled)
             try:
-                reports.append(self._fill_one(entry, plan))
+                self._fill_one(entry, plan)
             finally:
                 self.pool.release()
-        return reports
+        return self.reports
 
-    def _fill_one(self, entry: EmbedderEntry, plan: EmbeddingPlan) -> FillReport:
+    def ensure_filled(self, entry: EmbedderEntry) -> None:
+        """Before a test reads what the store lacks (or, under refresh, anything): wait for the process filling
+        this embedder's plan, or fill it here, once per process. The lock may have been held by a process that was
+        not filling it (a test of another session on the same cache); then this session fills it now, in one load,
+        instead of a load per test. Returns holding the embedder's lock."""
+        self.pool.hold(entry.name)
+        if self.plan is not None and entry.name in self.plan.entries and entry.name not in self._settled:
+            self._fill_one(entry, self.plan)
+
+    def settled(self, entry: EmbedderEntry) -> bool:
+        return entry.name in self._settled
+
+    def _session_marker(self, identity: str, digest: str) -> Path:
+        """A file saying that a process of this session has dealt with an embedder's plan: its other processes
+        neither fill nor count it again. Kept beside the locks, and removed with the session."""
+        name = hashlib.sha256(f"{identity}\x00{digest}".encode()).hexdigest()[:32]
+        return self.pool.lock_folder / "sessions" / self.shared.token / name
+
+    def _fill_one(self, entry: EmbedderEntry, plan: EmbeddingPlan) -> None:
+        self._settled.add(entry.name)
         report = FillReport(entry.name)
         usage = self.pool.usage_of(entry.name)
+        digest = plan.digest(entry.name)
+        seen = self._session_marker(entry.identity(self.options), digest)
+        if seen.exists():
+            return
+        refresh = self.mode == "refresh"
         try:
             cached = self.embedder(entry)
-            digest = plan.digest(entry.name)
-            marker = input_key(cached.space, "plan", digest + (self.shared.token if self.mode == "refresh" else ""))
-            # which process of this session has accounted for this embedder's plan: the first one, only
-            seen = input_key(cached.space, "plan-seen", digest + self.shared.token)
-            if self.storage.get_result(seen) is not None:
-                report.done_before = True
-                return report
-            done = self.storage.get_result(marker)
+            marker = input_key(cached.space, "plan", digest)
+            done = None if refresh else self.storage.get_result(marker)
             if done is not None:
                 planned = int(json.loads(done)["planned"])
                 usage.planned += planned
                 usage.from_cache += planned
-                self.storage.put_result(seen, b"{}")
                 report.done_before = True
-                return report
-            inputs, report.unlisted = plan.inputs(entry.name, cached.info)
-            planned = 0
-            for form, items in inputs.items():
-                if form == "vocabulary":
-                    if isinstance(cached, CachedVocabularyEmbedder):
-                        planned += len(cached.vocabulary_head(max(items), planned=True)[0])
-                else:
-                    cached.embed(form, items, planned=True, refresh=self.mode == "refresh")
-                    planned += len(items)
-            if not report.unlisted:  # a need that failed to list may list more next time: not done
-                self.storage.put_result(marker, json.dumps({"planned": planned}).encode())
-                self.storage.put_result(seen, b"{}")
+            else:
+                inputs, report.unlisted = plan.inputs(entry.name, cached.info)
+                planned = 0
+                for form, items in inputs.items():
+                    if form == "vocabulary":
+                        if isinstance(cached, CachedVocabularyEmbedder):
+                            planned += len(cached.vocabulary_head(max(items), planned=True, refresh=refresh)[0])
+                    else:
+                        cached.embed(form, items, planned=True, refresh=refresh)
+                        planned += len(items)
+                if not report.unlisted:  # a need that failed to list may list more next time: not done
+                    self.storage.put_result(marker, json.dumps({"planned": planned}).encode())
         except Exception as error:  # its tests meet the same failure and report it; the other embedders go on
             report.skipped = describe_failure(error)
-        return report
+        finally:
+            # whatever happened, once per session: the other processes neither retry a failed load nor count twice
+            seen.parent.mkdir(parents=True, exist_ok=True)
+            seen.touch()
+        self.reports.append(report)

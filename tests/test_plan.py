@@ -8,18 +8,20 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from embedders import EmbedderEntry, EmbedderInfo
+from embedders import EmbedderEntry, EmbedderInfo, Embeddings
 from runtime.plan import EmbeddingPlan, Need
 from runtime.pool import Usage
 from runtime.session import Runtime, Shared
-from tests.cache_worker import Loader, fake_entry
+from tests.cache_worker import FakeModel, Loader, fake_entry, vector_of
 from tests.plan_worker import NAMES, logged_loader, words_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +182,7 @@ def test_a_refresh_recomputes_each_planned_input_once_per_session(tmp_path: Path
     for name in NAMES:  # the workers' plan (the same entries: the same identities)
         plan.add(fake_entry(logged_loader(name, log), name), Need(f"words of {name}", lambda info, n=name: words(n)))
     late = session("refresh", cache, token)
-    assert all(report.done_before for report in late.fill(plan))
+    assert late.fill(plan) == []  # each embedder's plan was dealt with in this session: nothing to do or count
     assert not log.exists()
     late.close()
     again = session("refresh", cache)
@@ -209,7 +211,9 @@ def test_read_only_fills_a_scratch_store_and_writes_nothing_to_the_cache(tmp_pat
     read_only.fill(plan)
     assert sorted(loader.computed) == sorted(WORDS[3:])  # what the cache has is read from it
     assert counts(read_only.pool.usage_of("a")) == (7, 3, 4, 0, 1, 1)
-    assert all(report.done_before for report in read_only.fill(plan))  # the marker is in the scratch store
+    read_only.fill(plan)  # filled in this session already: no work, no count
+    assert sorted(loader.computed) == sorted(WORDS[3:]) and len(loader.models) == 1
+    assert counts(read_only.pool.usage_of("a")) == (7, 3, 4, 0, 1, 1)
     scratch = Path(read_only.shared.scratch or "")
     assert scratch.is_dir() and not scratch.is_relative_to(cache)
     read_only.close()
@@ -287,3 +291,75 @@ def test_an_embedder_that_fails_to_load_is_reported_and_the_fill_goes_on(tmp_pat
     second = session("rw", tmp_path)
     (broken, _) = second.fill(plan)  # nothing remembered the failure: the next session tries again
     assert failing.attempts == 2 and broken.skipped is not None
+
+
+# ---------------------------------------------------------------- reads while a plan is being filled
+
+
+class ShiftedModel(FakeModel):
+    """The fake model after a change of weights: every vector moved, so a stale read shows."""
+
+    def _vectors(self, texts: Sequence[str]) -> Embeddings:
+        result = super()._vectors(texts)
+        return Embeddings(result.vectors + 1.0, result.found, result.truncated)
+
+
+def test_under_refresh_a_read_waits_for_the_sessions_recomputation(tmp_path: Path, session: Session) -> None:
+    cache = tmp_path / "cache"
+    first = session("rw", cache)
+    first.embedder(fake_entry(Loader(), "a")).embed_words(WORDS)
+    first.close()
+    token = Shared("a-refresh-session", None)
+    loading = threading.Event()
+
+    def slow_new_weights() -> FakeModel:
+        loading.set()
+        return ShiftedModel(None, delay=1.0)
+
+    plan = EmbeddingPlan()
+    plan.add(fake_entry(slow_new_weights, "a"), words_need("eval one", WORDS))
+
+    def fill_in_another_worker() -> None:  # a runtime, like its SQLite connection, belongs to one thread
+        filler = Runtime("refresh", cache, token)
+        try:
+            filler.fill(plan)
+        finally:
+            filler.close()
+
+    thread = threading.Thread(target=fill_in_another_worker)
+    thread.start()
+    assert loading.wait(10)
+    never = Loader()
+    reader = session("refresh", cache, token)  # another worker of the same session, its own fill already done
+    reader.fill(plan)  # the embedder's lock is held by the filler: skipped here
+    vectors = reader.embedder(fake_entry(never, "a")).embed_words(WORDS).vectors
+    thread.join()
+    assert np.allclose(vectors, np.stack([vector_of(word) + 1.0 for word in WORDS]))  # the new vectors, not the old
+    assert never.models == [] and counts(reader.pool.usage_of("a")) == (0, 0, 0, 0, 0, 0)
+
+
+def test_a_plan_skipped_for_another_sessions_lock_is_filled_at_the_first_read(tmp_path: Path, session: Session) -> None:
+    cache = tmp_path / "cache"
+    loader = Loader()
+    plan = EmbeddingPlan()
+    plan.add(fake_entry(loader, "a"), words_need("eval one", WORDS))
+    holding, done = threading.Event(), threading.Event()
+
+    def another_session_in_one_of_its_tests() -> None:  # on the same cache, holding the embedder's lock a while
+        other = Runtime("rw", cache)
+        assert other.pool.try_hold("a")
+        holding.set()
+        done.wait(0.5)
+        other.close()
+
+    thread = threading.Thread(target=another_session_in_one_of_its_tests)
+    thread.start()
+    assert holding.wait(10)
+    runtime = session("rw", cache)
+    assert runtime.fill(plan) == [] and loader.models == []  # skipped: someone else has the embedder
+    embedder = runtime.embedder(fake_entry(loader, "a"))
+    assert embedder.embed_words(WORDS[:2]).found.all()  # waits for the lock, then fills the whole plan, once
+    assert embedder.embed_words(WORDS).found.all()
+    assert len(loader.models) == 1 and sorted(loader.computed) == sorted(WORDS)
+    assert counts(runtime.pool.usage_of("a")) == (7, 0, 7, 0, 1, 1)  # all of it planned, nothing outside the plan
+    thread.join()
