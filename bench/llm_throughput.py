@@ -74,7 +74,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2-135m", help="registered LLM embedder name")
     parser.add_argument("--strategy", default="mean", help="extraction strategy, e.g. mean, prompt, mean@-4")
-    parser.add_argument("--dtype", default=None, help="sets EMBEDDING_CLAIMS_DTYPE (float32, bfloat16)")
+    parser.add_argument("--dtype", default="float32", help="weights dtype: float32 or bfloat16 (the throughput runs)")
     parser.add_argument("--cold", action="store_true", help="also time a first load into an empty cache")
     parser.add_argument(
         "--threads",
@@ -85,11 +85,12 @@ def main() -> None:
     parser.add_argument("--skip-loads", action="store_true", help="throughput only")
     parser.add_argument("--skip-loop", action="store_true", help="skip the slow one-at-a-time loops")
     args = parser.parse_args()
-    if args.dtype:
-        os.environ["EMBEDDING_CLAIMS_DTYPE"] = args.dtype
 
     sys.path.insert(0, str(ROOT))
-    from embedders import llm  # noqa: F401  (registers the LLM embedders)
+    from embedders import (
+        LoadOptions,
+        llm,  # noqa: F401  (registers the LLM embedders)
+    )
     from embedders.registry import EMBEDDERS
 
     rows: list[tuple[str, str]] = []
@@ -104,7 +105,7 @@ def main() -> None:
             cold = measure_load(args.model, "cold", empty)
         rows.append(("load, empty cache (convert+save)", f"{cold['seconds']:.1f} s, RSS {cold['peak_rss_gb']:.2f} GB"))
 
-    embedder = EMBEDDERS[args.model].load().with_strategy(args.strategy)
+    embedder = EMBEDDERS[args.model].load(LoadOptions(dtype=args.dtype, llm_strategy=args.strategy))
     if args.threads:
         torch.set_num_threads(args.threads)
     words, lines, sentences = corpus()

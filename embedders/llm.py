@@ -396,6 +396,11 @@ def smollm2_path() -> Path | None:
     return path if path.is_file() else None
 
 
+# every LoadOptions field changes what an LLM backend computes: device and dtype its numerics, remote code the
+# model's own code, the strategy the pooling and layer
+LLM_OPTIONS = ("device", "dtype", "trust_remote_code", "llm_strategy")
+
+
 def check_smollm2() -> str | None:
     return None if smollm2_path() else f"{SMOLLM2_FILE} not found; {SMOLLM2_HOW}"
 
@@ -404,6 +409,7 @@ def check_smollm2() -> str | None:
     "smollm2-135m",
     family=Family.LLM,
     token_vectors=True,
+    reads_options=LLM_OPTIONS,
     parameters=134_515_008,
     dimension=576,
     summary="SmolLM2-135M-Instruct, LLaMA architecture, 30 layers, GGUF Q4_1 dequantised (Allal et al. 2025)",
@@ -463,6 +469,7 @@ def gemma3_gguf() -> Path:
     "gemma3-270m",
     family=Family.LLM,
     token_vectors=True,
+    reads_options=LLM_OPTIONS,
     parameters=268_098_176,
     dimension=640,
     summary="Gemma-3-270m base, 18 layers, 262k vocabulary, GGUF Q4_K_M dequantised (Gemma Team 2025)",
@@ -538,6 +545,7 @@ def _register_hub(model: HubModel) -> None:
         model.name,
         family=Family.LLM,
         token_vectors=True,
+        reads_options=LLM_OPTIONS,
         parameters=model.parameters,
         dimension=4096,
         summary=f"{model.summary}, {model.repo}; weights not bundled",
@@ -584,6 +592,7 @@ def check_llm_path(path: Path) -> None:
     "llm",
     family=Family.LLM,
     token_vectors=True,
+    reads_options=LLM_OPTIONS,
     summary="decoder-only LLM (transformers folder or .gguf file)",
     check=check_llm_path,
 )

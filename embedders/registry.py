@@ -9,7 +9,7 @@ import importlib.util
 import inspect
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from embedders.base import Embedder, EmbedderUnavailable, Family, LoadOptions
@@ -44,6 +44,9 @@ class EmbedderEntry:
     # what the backend can do, declared so that tests it can never take are not generated (see EmbedderInfo)
     has_vocabulary: bool = False
     token_vectors: bool = False
+    # the LoadOptions fields its loader reads: only these go into its identity, so --llm-strategy does not make
+    # GloVe's vectors look new
+    reads_options: tuple[str, ...] = ()
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -68,7 +71,7 @@ class EmbedderEntry:
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
             "packages": {module: module_versions(module) for module in self.requires},
-            "options": asdict(options),
+            "options": {name: getattr(options, name) for name in self.reads_options},
             "stamp": self.stamp() if self.stamp else None,
         }
         return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
@@ -110,6 +113,7 @@ class PathFormat:
     has_vocabulary: bool = False
     # what most models of the format have; one that turns out otherwise says so in its info when loaded
     token_vectors: bool = False
+    reads_options: tuple[str, ...] = ()
 
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
         return EmbedderEntry(
@@ -122,6 +126,7 @@ class PathFormat:
             stamp=lambda: path_stamp(path),
             has_vocabulary=self.has_vocabulary,
             token_vectors=self.token_vectors,
+            reads_options=self.reads_options,
         )
 
 
@@ -145,6 +150,7 @@ def register_embedder(
     instruction_tuned: bool = False,
     has_vocabulary: bool = False,
     token_vectors: bool = False,
+    reads_options: Sequence[str] = (),
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         EMBEDDERS.register(
@@ -165,6 +171,7 @@ def register_embedder(
                 instruction_tuned,
                 has_vocabulary,
                 token_vectors,
+                tuple(reads_options),
             ),
         )
         return loader
@@ -180,9 +187,13 @@ def register_path_format(
     check: Callable[[Path], None],
     has_vocabulary: bool = False,
     token_vectors: bool = False,
+    reads_options: Sequence[str] = (),
 ) -> Callable[[Callable[[Path, LoadOptions], Embedder]], Callable[[Path, LoadOptions], Embedder]]:
     def decorate(opener: Callable[[Path, LoadOptions], Embedder]) -> Callable[[Path, LoadOptions], Embedder]:
-        PATH_FORMATS.register(name, PathFormat(name, family, summary, opener, check, has_vocabulary, token_vectors))
+        path_format = PathFormat(
+            name, family, summary, opener, check, has_vocabulary, token_vectors, tuple(reads_options)
+        )
+        PATH_FORMATS.register(name, path_format)
         return opener
 
     return decorate

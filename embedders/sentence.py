@@ -481,6 +481,7 @@ def transformer_folders(path: Path) -> list[Path]:
     summary="sentence-transformers model folder",
     check=check_sbert,
     token_vectors=True,  # a model without a Transformer module says otherwise in its info, once loaded
+    reads_options=("trust_remote_code",),
 )
 def open_sbert(path: Path, options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbedder:  # noqa: B008
     with user_weights(f"sbert:{path}", path):

@@ -88,6 +88,12 @@ def test_identity_changes_with_each_load_option(changed: dict[str, object]) -> N
     assert entry.identity(replace(LoadOptions(), **changed)) != entry.identity(LoadOptions())
 
 
+def test_load_options_a_backend_does_not_read_leave_its_identity_alone() -> None:
+    glove = EMBEDDERS["glove-6b-50d"]
+    others = LoadOptions(device="cuda", dtype="bfloat16", trust_remote_code=True, llm_strategy="last-token")
+    assert glove.identity(others) == glove.identity(LoadOptions())  # GloVe's vectors do not depend on them
+
+
 def test_identity_of_a_path_changes_when_its_file_does(tmp_path: Path) -> None:
     vectors = tmp_path / "v.txt"
     vectors.write_text("cat 0.1 0.2\n")
