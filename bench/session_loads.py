@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-USAGE = re.compile(r"^(\S+)\s+[\d,]+ planned: .*; (\d+) model calls, (\d+) loads", re.MULTILINE)
+USAGE = re.compile(r"^(\S+)\s+[\d,]+ planned: .*; (\d+) model calls, (\d+) loads \(", re.MULTILINE)
 CALLS = re.compile(r"model forward calls in this session: (\d+)")
 OUTCOME = re.compile(r"=+ (.*(?:passed|failed).*) in [\d.]+s")
 MEMORY_LIMIT_GB = 8.0

@@ -391,7 +391,7 @@ def usage_lines(counts: dict[str, Usage]) -> list[str]:
         extra = f", {u.unplanned:,} computed outside the plan" if u.unplanned else ""
         lines.append(
             f"{name:<16} {u.planned:>8,} planned: {u.from_cache:>7,} from the cache, {u.computed:>7,} computed{extra}; "
-            f"{u.model_calls} model calls, {u.loads} loads, {u.seconds:.1f} s"
+            f"{u.model_calls} model calls, {u.loads} loads ({u.load_seconds:.1f} s), {u.seconds:.1f} s computing"
         )
     calls = sum(u.model_calls for u in counts.values())
     lines.append(f"model forward calls in this session: {calls}")

@@ -102,7 +102,6 @@ class CachedEmbedder:
     def embed(self, form: str, inputs: list, *, planned: bool = False, refresh: bool = False) -> Embeddings:
         """Vectors of ``inputs`` (rows), computing only what the store lacks; ``planned``: the session's plan asks,
         counted as such; ``refresh``: compute every input again, whatever is stored."""
-        started = time.perf_counter()
         usage = self.runtime.pool.usage_of(self.entry.name)
         texts = [input_text(form, item) for item in inputs]
         first_of: dict[str, int] = {}
@@ -126,14 +125,15 @@ class CachedEmbedder:
             chunks = [
                 [inputs[first_of[distinct[i]]] for i in missing[s : s + CHUNK]] for s in range(0, len(missing), CHUNK)
             ]
+            started = time.perf_counter()
             self._compute(method, form, chunks, [keys[i] for i in missing], found, usage)
+            usage.seconds += time.perf_counter() - started
         if planned:
             usage.planned += len(distinct)
             usage.from_cache += len(distinct) - len(missing)
             usage.computed += len(missing)
         else:
             usage.unplanned += len(missing)
-        usage.seconds += time.perf_counter() - started
         return self._assemble(texts, distinct, keys, found)
 
     def _before_reading(self, planned: bool) -> None:
@@ -218,7 +218,6 @@ class CachedVocabularyEmbedder(CachedEmbedder):
     ) -> tuple[list[str], np.ndarray]:
         """The model's ``size`` most frequent words (fewer if it has fewer) and their vectors, row for row;
         ``refresh``: read them from the model again, whatever is stored."""
-        started = time.perf_counter()
         key = input_key(self.space, "vocabulary", str(size))
         self._before_reading(planned)
         stored = None if refresh else self._stored_head(key)
@@ -227,11 +226,14 @@ class CachedVocabularyEmbedder(CachedEmbedder):
             stored = self._stored_head(key)
         usage = self.runtime.pool.usage_of(self.entry.name)
         if stored is None:
-            words, vectors = self.model().vocabulary_head(size)  # type: ignore[attr-defined]
+            model = self.model()
+            started = time.perf_counter()
+            words, vectors = model.vocabulary_head(size)  # type: ignore[attr-defined]
             rows = [(input_key(self.space, "vocabulary-row", str(i)), EMBEDDED, v) for i, v in enumerate(vectors)]
             self.runtime.storage.put_vectors(rows)
             self.runtime.storage.put_result(key, json.dumps(list(words)).encode())
             usage.model_calls += 1
+            usage.seconds += time.perf_counter() - started
             if planned:
                 usage.computed += len(words)
             else:
@@ -241,7 +243,6 @@ class CachedVocabularyEmbedder(CachedEmbedder):
             usage.from_cache += len(stored[0])
         if planned:
             usage.planned += len(stored[0])
-        usage.seconds += time.perf_counter() - started
         return stored
 
     def _stored_head(self, key: bytes) -> tuple[list[str], np.ndarray] | None:

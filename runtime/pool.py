@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,7 +25,8 @@ from embedders import Embedder, EmbedderEntry, LoadOptions
 @dataclass
 class Usage:
     """What one embedder cost this session: inputs the plan listed, where their vectors came from, inputs computed
-    outside the plan (a test asked for what no plan listed), model calls, loads and seconds."""
+    outside the plan (a test asked for what no plan listed), model calls, loads and their seconds, and the seconds
+    spent computing."""
 
     planned: int = 0
     from_cache: int = 0
@@ -32,7 +34,8 @@ class Usage:
     unplanned: int = 0
     model_calls: int = 0
     loads: int = 0
-    seconds: float = 0.0
+    load_seconds: float = 0.0
+    seconds: float = 0.0  # computing and storing vectors (not loading, not waiting for another process)
 
     def add(self, other: Usage) -> None:
         for name, value in asdict(other).items():
@@ -100,6 +103,7 @@ class ModelPool:
                 from embedders.threads import limit_torch_threads
 
                 limit_torch_threads()
+            started = time.perf_counter()
             try:
                 model = entry.load(self.options)
             except BaseException:
@@ -107,7 +111,9 @@ class ModelPool:
                 raise
             self._generation += 1
             self.loaded = Loaded(entry.name, model, self._generation)
-            self.usage_of(entry.name).loads += 1
+            usage = self.usage_of(entry.name)
+            usage.loads += 1
+            usage.load_seconds += time.perf_counter() - started
         return self.loaded
 
     def release(self) -> None:

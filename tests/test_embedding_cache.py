@@ -358,7 +358,7 @@ def embeddings_line(text: str, name: str) -> tuple[int, int, int, int, int]:
     """An embedder's line of the embeddings section: planned, from the cache, computed, model calls, loads."""
     found = re.search(
         rf"^{re.escape(name)}\s+([\d,]+) planned:\s+([\d,]+) from the cache,\s+([\d,]+) computed; "
-        r"(\d+) model calls, (\d+) loads, [\d.]+ s$",
+        r"(\d+) model calls, (\d+) loads \([\d.]+ s\), [\d.]+ s computing$",
         text,
         re.MULTILINE,
     )
