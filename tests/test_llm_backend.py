@@ -204,10 +204,10 @@ def test_gemma3_assembly_is_atomic(tmp_path, monkeypatch):
 def test_converted_cache_gives_the_gguf_numbers(smollm2, tmp_path, monkeypatch):
     monkeypatch.setenv("EMBEDDING_CLAIMS_CACHE", str(tmp_path))
     words = ["cat", "antidisestablishmentarianism", "Paris"]
-    converted = llm.smollm2_135m(llm.STRATEGIES["mean"])  # dequantises the GGUF and saves it
+    converted = llm.smollm2_135m(strategy=llm.STRATEGIES["mean"])  # dequantises the GGUF and saves it
     folders = [entry for entry in (tmp_path / "llm").iterdir() if entry.is_dir()]
     assert len(folders) == 1 and not folders[0].name.startswith(".")  # the temporary folder was renamed
-    cached = llm.smollm2_135m(llm.STRATEGIES["mean"])  # reads the saved folder
+    cached = llm.smollm2_135m(strategy=llm.STRATEGIES["mean"])  # reads the saved folder
     assert cached.info == converted.info == smollm2.info
     np.testing.assert_array_equal(cached.embed_words(words).vectors, converted.embed_words(words).vectors)
     converted.close()
