@@ -219,3 +219,16 @@ def test_a_merge_killed_mid_way_leaves_out_readable_and_a_rerun_completes_it(tmp
     assert f"{KILLED_ROWS - len(kept)} copied, {len(kept)} already there, 0 conflicts, 0 damaged" in rerun.stdout
     merged = EmbeddingStore(out, writable=False).get_vectors(keys, 16)
     assert len(merged) == KILLED_ROWS and all(vector[0] == i for i, (_, vector) in enumerate(merged[k] for k in keys))
+
+
+def test_an_unreadable_shard_is_reported_and_the_others_are_merged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken, a, out = tmp_path / "broken", tmp_path / "a", tmp_path / "out"
+    broken.mkdir()
+    (broken / DATABASE).write_bytes(b"this is not an SQLite database" * 100)
+    fill(a, FIRST)
+    code, output = merge(out, broken, a, capsys=capsys)
+    assert code == 1
+    assert f"{broken}: 0 rows read" in output and "reading stopped: DatabaseError" in output
+    assert rows(out)["vectors"] == rows(a)["vectors"]
