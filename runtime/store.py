@@ -68,8 +68,44 @@ def input_key(space: str, form: str, text: str) -> bytes:
     return hashlib.sha256(f"{space}\x00{form}\x00{text}".encode()).digest()
 
 
-def _checksum(key: bytes, found: int, payload: bytes) -> bytes:
+def checksum(key: bytes, found: int, payload: bytes) -> bytes:
     return hashlib.sha256(key + bytes([found]) + payload).digest()
+
+
+def vector_row_intact(key: object, state: object, payload: object, stored: object) -> bool:
+    """A vectors row as written: a known state, a whole number of float32s and its checksum (any column may hold
+    any type in a damaged file)."""
+    return (
+        isinstance(key, bytes)
+        and type(state) is int
+        and state in (NOT_EMBEDDED, EMBEDDED, TRUNCATED)
+        and isinstance(payload, bytes)
+        and len(payload) % 4 == 0
+        and checksum(key, state, payload) == stored
+    )
+
+
+def info_row_intact(identity: object, text: object, stored: object) -> bool:
+    return (
+        isinstance(identity, str) and isinstance(text, str) and checksum(identity.encode(), 1, text.encode()) == stored
+    )
+
+
+def result_row_intact(key: object, payload: object, stored: object) -> bool:
+    return isinstance(key, bytes) and isinstance(payload, bytes) and checksum(key, 1, payload) == stored
+
+
+def connect_writable(folder: Path) -> sqlite3.Connection:
+    """The store's file in ``folder`` (made if missing), in WAL mode, with every table; autocommit, so each writer
+    opens its own transactions."""
+    folder.mkdir(parents=True, exist_ok=True)
+    connection = sqlite3.connect(folder / DATABASE, timeout=600, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a crash of the process loses nothing committed; a power cut at most the last
+    # transactions, never the file's consistency.
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.executescript(SCHEMA)
+    return connection
 
 
 def info_to_json(info: EmbedderInfo) -> str:
@@ -100,13 +136,7 @@ class EmbeddingStore:
             return self._connection
         try:
             if self.writable:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                connection = sqlite3.connect(self.path, timeout=600, isolation_level=None)
-                connection.execute("PRAGMA journal_mode=WAL")
-                # NORMAL in WAL mode: a crash of the process loses nothing committed; a power cut at most the last
-                # transactions, never the file's consistency.
-                connection.execute("PRAGMA synchronous=NORMAL")
-                connection.executescript(SCHEMA)
+                connection = connect_writable(self.folder)
             else:
                 if not self.path.is_file():
                     return None
@@ -152,14 +182,8 @@ class EmbeddingStore:
                 rows = connection.execute(
                     f"SELECT key, found, vector, checksum FROM vectors WHERE key IN ({marks})", chunk
                 ).fetchall()
-                for key, state, payload, checksum in rows:
-                    intact = (
-                        type(state) is int
-                        and state in (NOT_EMBEDDED, EMBEDDED, TRUNCATED)
-                        and isinstance(payload, bytes)
-                        and _checksum(key, state, payload) == checksum
-                        and len(payload) % 4 == 0
-                    )
+                for key, state, payload, stored in rows:
+                    intact = vector_row_intact(key, state, payload, stored)
                     if intact and dimension is not None and state and len(payload) != 4 * dimension:
                         intact = False
                     if not intact:
@@ -184,7 +208,7 @@ class EmbeddingStore:
         records = []
         for key, state, vector in rows:
             payload = np.ascontiguousarray(vector, dtype=np.float32).tobytes() if state else b""
-            records.append((key, int(state), payload, _checksum(key, int(state), payload)))
+            records.append((key, int(state), payload, checksum(key, int(state), payload)))
         try:
             with connection:
                 connection.execute("BEGIN IMMEDIATE")
@@ -205,8 +229,8 @@ class EmbeddingStore:
             return None
         if row is None:
             return None
-        text, checksum = row
-        if _checksum(identity.encode(), 1, text.encode()) != checksum:
+        text, stored = row
+        if not info_row_intact(identity, text, stored):
             warnings.warn(CacheWarning(f"stored description of {identity[:16]} fails its checksum"), stacklevel=2)
             return None
         try:
@@ -223,7 +247,7 @@ class EmbeddingStore:
             with connection:
                 connection.execute(
                     "INSERT OR REPLACE INTO infos VALUES (?, ?, ?)",
-                    (identity, text, _checksum(identity.encode(), 1, text.encode())),
+                    (identity, text, checksum(identity.encode(), 1, text.encode())),
                 )
         except sqlite3.Error as error:
             self._give_up(f"writing {self.path}: {error}")
@@ -241,7 +265,7 @@ class EmbeddingStore:
             return None
         if row is None:
             return None
-        if _checksum(key, 1, row[0]) != row[1]:
+        if not result_row_intact(key, *row):
             warnings.warn(CacheWarning(f"cached result {key.hex()[:16]} fails its checksum: recomputing"), stacklevel=2)
             return None
         return row[0]
@@ -253,7 +277,7 @@ class EmbeddingStore:
         try:
             with connection:
                 connection.execute(
-                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?)", (key, payload, _checksum(key, 1, payload))
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?)", (key, payload, checksum(key, 1, payload))
                 )
         except sqlite3.Error as error:
             self._give_up(f"writing {self.path}: {error}")
