@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from functools import partial
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -253,6 +254,8 @@ for _name, (_model, _dimension, _summary, _paper_model) in OPENAI_MODELS.items()
         summary=f"{_summary} (paid API; needs {KEY_VARIABLE})",
         how_to_get=f"set {KEY_VARIABLE}",
         check=key_problem,
-        stamp=lambda: os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL,
+        # the provider and the model asked for, not the server's URL: the same model's vectors from any endpoint of
+        # the provider share the cache (a cache filled on one machine serves another)
+        stamp=partial(str, f"openai-compatible:{_model}"),
         paper_model=_paper_model,
     )(_opener(_name, _model, _dimension))

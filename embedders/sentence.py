@@ -420,7 +420,9 @@ def mpnet_problem() -> str | None:
     requires=("sentence_transformers",),
     how_to_get="pip install sentence-transformers",
     check=mpnet_problem,
-    stamp=lambda: f"{mpnet_folder()} " + " ".join(installed(part) for part in MPNET_PARTS),
+    # the unpacked folder by its name (the archive's checksum), never where it is: an identity is the same on any
+    # machine and under any HOME, so a cache filled on one serves another
+    stamp=lambda: f"{mpnet_folder().name} " + " ".join(installed(part) for part in MPNET_PARTS),
 )
 def sbert_mpnet(options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbedder:  # noqa: B008
     folder = mpnet_folder()

@@ -86,9 +86,10 @@ def hub_snapshot(repo: str, cache_dir: str | None = None) -> Path | None:
 
 
 def snapshot_stamp(repo: str) -> str:
-    """Which snapshot of the repo the local cache holds (its folder names the commit), for an entry's identity."""
+    """Which snapshot of the repo the local cache holds, by its commit (the snapshot folder's name), for an entry's
+    identity: never the cache's path, so the identity is the same on any machine and under any HOME."""
     snapshot = hub_snapshot(repo)
-    return str(snapshot) if snapshot is not None else "not cached"
+    return f"hf:{repo}@{snapshot.name}" if snapshot is not None else "not cached"
 
 
 def hub_weights(repo: str, cache_dir: str | None = None) -> str:
