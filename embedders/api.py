@@ -14,6 +14,7 @@ import os
 import random
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from functools import partial
@@ -238,6 +239,14 @@ OPENAI_MODELS = {  # name: (served model, dimension, summary, the paper's model 
 }
 
 
+def provider_stamp(model: str) -> str:
+    """The provider, as the base URL's host without scheme or port, and the model asked for: the same server's
+    vectors share the cache from any machine, and two servers never share theirs (a proxy that serves another
+    model under an OpenAI name must use a host name of its own)."""
+    host = urllib.parse.urlsplit(os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname or "?"
+    return f"{host}:{model}"
+
+
 def _opener(name: str, model: str, dimension: int) -> Callable[[LoadOptions], EmbeddingsApi]:
     def open_api(options: LoadOptions) -> EmbeddingsApi:
         return EmbeddingsApi(name, model, dimension=dimension)
@@ -254,8 +263,6 @@ for _name, (_model, _dimension, _summary, _paper_model) in OPENAI_MODELS.items()
         summary=f"{_summary} (paid API; needs {KEY_VARIABLE})",
         how_to_get=f"set {KEY_VARIABLE}",
         check=key_problem,
-        # the provider and the model asked for, not the server's URL: the same model's vectors from any endpoint of
-        # the provider share the cache (a cache filled on one machine serves another)
-        stamp=partial(str, f"openai-compatible:{_model}"),
+        stamp=partial(provider_stamp, _model),
         paper_model=_paper_model,
     )(_opener(_name, _model, _dimension))

@@ -125,6 +125,11 @@ def merge_shard(out: sqlite3.Connection, shard: Path) -> ShardReport:
     try:
         with open_shard(shard) as source:
             for table in TABLES:
+                if table.name == "results" and not report.clean:
+                    # a shard's results include its plan's "done" markers: with vectors missing, OUT must not say
+                    # the plan is done (the session would skip the fill and compute per test, or fail without weights)
+                    report.note("results not copied: this shard has damaged or conflicting rows; fix and rerun")
+                    continue
                 merge_table(out, source, table, report)
     except (sqlite3.Error, OSError) as error:
         report.unreadable = f"{type(error).__name__}: {error}"
@@ -181,10 +186,18 @@ def copy_batch(out: sqlite3.Connection, table: Table, intact: list, report: Shar
         report.copied += len(new)
 
 
-def merge(out: Path, shards: Sequence[Path]) -> list[ShardReport]:
+def merge(
+    out: Path, shards: Sequence[Path], done: Callable[[ShardReport], None] = lambda report: None
+) -> list[ShardReport]:
+    """Each shard into OUT in turn; ``done`` hears of each shard as soon as it is merged (so a later failure to
+    write does not hide what the earlier shards did)."""
     connection = connect_writable(out)
+    reports = []
     try:
-        return [merge_shard(connection, shard) for shard in shards]
+        for shard in shards:
+            reports.append(merge_shard(connection, shard))
+            done(reports[-1])
+        return reports
     finally:
         connection.close()
 
@@ -207,12 +220,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if out.resolve() == shard.resolve() or (out.exists() and out.samefile(shard)):
             parser.error(f"shard {shard} is OUT itself ({out})")
     try:
-        reports = merge(out, arguments.shards)
+        reports = merge(out, arguments.shards, done=lambda report: print(report.summary(), flush=True))
     except (WriteError, sqlite3.Error, OSError) as error:
         print(f"cannot write {out / DATABASE}: {error}", file=sys.stderr)
         return 1
-    for report in reports:
-        print(report.summary())
     return 0 if all(report.clean for report in reports) else 1
 
 

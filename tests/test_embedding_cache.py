@@ -410,3 +410,17 @@ def test_a_full_disk_stops_caching_and_leaves_the_cache_readable(tmp_path: Path)
         assert store.get_vectors([input_key("s", "words", "first")], 64)
     assert len(hits) == 500 * int(failed_at)  # the transactions before the failure, whole; the failed one not at all
     assert all(hits[key][1][0] == index // 500 for index, key in enumerate(keys[: len(hits)]))
+
+
+def test_an_api_models_identity_names_its_host_not_the_rest_of_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    from embedders.api import BASE_URL_VARIABLE
+
+    entry = EMBEDDERS["openai-3-small"]
+
+    def identity_at(url: str) -> str:
+        monkeypatch.setenv(BASE_URL_VARIABLE, url)
+        return entry.identity()
+
+    local = identity_at("http://127.0.0.1:8080/v1")
+    assert identity_at("https://127.0.0.1:9999/v1/") == local  # another port or scheme on another machine: the same
+    assert identity_at("http://embeddings.internal:8080/v1") != local  # another server: its own vectors

@@ -146,6 +146,26 @@ def test_a_damaged_row_is_reported_and_skipped(tmp_path: Path, capsys: pytest.Ca
     assert {row[0] for row in merged} == {input_key(space, "words", w) for w in FIRST} - {dog}
 
 
+def test_a_shard_with_a_damaged_row_gives_none_of_its_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its results may hold a plan's "done" marker: copied without the damaged vector, OUT would claim a plan whose
+    vectors it lacks."""
+    a, out = tmp_path / "a", tmp_path / "out"
+    space = fill(a, FIRST)
+    store = EmbeddingStore(a)
+    store.put_result(input_key(space, "plan", "a digest"), b'{"planned": 3}')
+    store.close()  # the last connection closed: the log is folded into the file
+    dog = input_key(space, "words", "dog")
+    database = sqlite3.connect(a / DATABASE)
+    with database:
+        database.execute("UPDATE vectors SET checksum = zeroblob(32) WHERE key = ?", (dog,))
+    database.close()
+    code, output = merge(out, a, capsys=capsys)
+    assert code == 1 and "results not copied" in output
+    assert rows(out)["results"] == set() and len(rows(a)["results"]) == 1
+
+
 def test_a_shard_with_its_write_ahead_log_is_read_whole(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A shard copied while its writer had the file open (or after it was killed): the committed rows still in the
     log are merged too, and the copy is not written to."""
