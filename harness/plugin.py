@@ -31,6 +31,7 @@ NOT_HERE = pytest.StashKey[list[str]]()
 # where every dataset of the session is read from, for evals and claims alike
 RESOLVER = pytest.StashKey[Resolver]()
 SESSION = pytest.StashKey["EmbeddingSession"]()
+EVALS = Path(__file__).resolve().parent.parent / "evals"
 SHARED = "embedding_claims_shared"  # the key of the session's Shared in an xdist worker's input
 DATASET_FIXTURES = {
     "word_pairs": Kind.WORD_PAIRS,
@@ -148,6 +149,8 @@ def _wanted(config: pytest.Config, dataset: str) -> bool:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if not any(Path(arg.split("::")[0]).resolve().is_relative_to(EVALS) for arg in config.args):
+        return []  # a session of the suite's own tests: no eval is generated from datasets
     kinds = set(DATASET_FIXTURES.values())
     missing = [name for name, entry in DATASETS.items() if entry.kind in kinds and not _wanted(config, name)]
     if not missing:
