@@ -93,8 +93,8 @@ class LedgerRecorder:
 
     @property
     def folder(self) -> Path | None:
-        if self.config.getoption("no_ledger"):
-            return None
+        if self.config.getoption("no_ledger") or self.config.getoption("fill_cache_only"):
+            return None  # a fill-only session measures nothing: a ledger of it would be an empty session
         folder: Path = self.config.getoption("ledger_dir")
         return folder if folder.is_absolute() else self.config.rootpath / folder
 

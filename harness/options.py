@@ -149,6 +149,14 @@ def add_options(parser: pytest.Parser) -> None:
         "those unavailable here skipped with how to get them.",
     )
     group.addoption(
+        "--fill-cache-only",
+        action="store_true",
+        default=False,
+        help="compute into the embedding cache every input this session would ask of the embedders named with "
+        "--embedder (its embedding plan), one model load each, then exit without running a test: a shard for "
+        "python -m runtime.merge",
+    )
+    group.addoption(
         "--list-embedders",
         action="store_true",
         default=False,

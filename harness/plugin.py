@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import resource
 import sys
+import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +52,13 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("list_embedders"):
         print(embedder_table())
         return 0
+    if config.getoption("fill_cache_only"):
+        if not config.getoption("embedder"):
+            raise pytest.UsageError("--fill-cache-only fills the cache for the embedders it is given: add --embedder")
+        if getattr(config.option, "numprocesses", None):
+            raise pytest.UsageError("--fill-cache-only runs in one process (one model load per embedder): drop -n")
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
-        # with -n, keep each embedder's tests on one worker (see its xdist_group mark): one model load each
+        # with -n, the claims comparisons stay on one worker (their xdist_group mark): one claim run
         config.option.dist = "loadgroup"
     return None
 
@@ -274,6 +281,23 @@ def judge(request: pytest.FixtureRequest, expectations: list[Expectation]) -> Ca
     return judge_measurement
 
 
+@dataclass
+class FillOnly:
+    """What a --fill-cache-only session did: the embedders whose plans it filled, those it could not, how long."""
+
+    filled: list[str]
+    failed: list[str]
+    seconds: float
+
+    def summary(self, device: str) -> str:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux: the process's peak RSS
+        failed = f"; not filled: {', '.join(self.failed)}" if self.failed else ""
+        return (
+            f"fill only: {', '.join(self.filled) or 'nothing planned'} in {self.seconds:.1f} s on {device}, peak RSS "
+            f"{peak:.2f} GB{failed}; no test ran (merge this cache with python -m runtime.merge)"
+        )
+
+
 class EmbeddingSession:
     """The session's embedding state, kept on the config (as pytest-xdist keeps its DSession): the runtime, the
     embedding plan, the measurement records and whether any eval ran."""
@@ -286,6 +310,7 @@ class EmbeddingSession:
         # what filling the plan did, here (the runtime's own list, which a late fill in a test adds to too) and, on
         # the xdist controller, in every worker
         self.fill_reports: list[FillReport] = runtime.reports
+        self.fill_only: FillOnly | None = None  # what --fill-cache-only did
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -322,9 +347,34 @@ class EmbeddingSession:
     def pytest_runtestloop(self, session: pytest.Session):
         option = session.config.option
         collection_failed = session.testsfailed and not option.continue_on_collection_errors
-        if self.plan.entries and not (option.collectonly or option.setupplan or option.setuponly or collection_failed):
-            self.runtime.fill(self.plan)
+        if not (option.collectonly or option.setupplan or option.setuponly or collection_failed):
+            if option.fill_cache_only:
+                self._fill_only(session)  # an empty plan too: it says which embedders it could not fill
+            elif self.plan.entries:
+                self.runtime.fill(self.plan)
         yield
+        if option.fill_cache_only and self.fill_only is not None:
+            # the exit status: 1 when a named embedder's plan could not be filled (set after the loop, which would
+            # read failures before it as collection errors)
+            session.testsfailed += len(self.fill_only.failed)
+
+    def _fill_only(self, session: pytest.Session) -> None:
+        """Fill the named embedders' plans (what this session's tests and claims would ask of them; the other
+        embedders their comparisons meet are left out), then let the test loop find nothing to run."""
+        selected = session.config.stash[SELECTED]
+        plan = EmbeddingPlan(
+            {name: entry for name, entry in self.plan.entries.items() if name in selected},
+            {name: needs for name, needs in self.plan.needs.items() if name in selected},
+        )
+        started = time.perf_counter()
+        self.runtime.fill(plan)
+        failed = {r.name for r in self.fill_reports if r.skipped or r.unlisted}
+        for name, entry in selected.items():
+            if name not in plan.entries:  # unavailable here, or none of the session's tests and claims need it
+                failed.add(f"{name} ({entry.unavailable_reason() or 'nothing in this session needs it'})")
+        self.fill_only = FillOnly(sorted(plan.entries), sorted(failed), time.perf_counter() - started)
+        self.ran_evals = True  # the embeddings section says what was filled
+        session.items[:] = []
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None):
@@ -361,6 +411,8 @@ class EmbeddingSession:
             terminalreporter.write_line(f"embedding cache: {self.runtime.describe()}")
             for line in usage_lines(self.runtime.pool.usage) + fill_failure_lines(self.fill_reports):
                 terminalreporter.write_line(line)
+            if self.fill_only is not None:
+                terminalreporter.write_line(self.fill_only.summary(self.runtime.options.device))
         not_here = config.stash.get(NOT_HERE, [])
         if not_here and self.ran_evals:
             terminalreporter.write_line(
