@@ -69,9 +69,11 @@ def parse(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     arguments = parser.parse_args(own)
     folders = [shard_folder_name(name) for name in arguments.embedder]
     if len(set(folders)) != len(folders):
-        parser.error(f"--embedder: each embedder once, and names that differ after {folders} (shard folders)")
+        parser.error(f"--embedder: each embedder once, and no two whose shard folders coincide: {folders}")
     if arguments.executor == "local" and (arguments.partition or arguments.mem_gb):
         parser.error("--partition and --mem-gb are Slurm options: drop them with --executor local")
+    if arguments.executor == "slurm" and shutil.which("srun") is None:
+        parser.error("--executor slurm: srun is not on PATH (not a Slurm node?); --executor local runs the jobs here")
     return arguments, pytest_args
 
 
