@@ -3,6 +3,7 @@
 # importing a backend module registers its embedders; each imports its heavy libraries only when loading
 from embedders import api, llm, sentence, simcse, static  # noqa: F401
 from embedders.base import (
+    INPUT_FORMS,
     Embedder,
     EmbedderInfo,
     EmbedderUnavailable,
@@ -17,6 +18,7 @@ from embedders.registry import EMBEDDERS, PATH_FORMATS, EmbedderEntry, SpecError
 
 __all__ = [
     "EMBEDDERS",
+    "INPUT_FORMS",
     "PATH_FORMATS",
     "Embedder",
     "EmbedderEntry",

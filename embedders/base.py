@@ -94,6 +94,10 @@ class Embeddings:
         return float(self.found.mean()) if len(self.found) else 1.0
 
 
+# Each form of input and the protocol method that embeds it; an input's form is part of its key in the store.
+INPUT_FORMS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
+
+
 @runtime_checkable
 class Embedder(Protocol):
     info: EmbedderInfo

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedders import Embedder, EmbedderEntry, EmbedderInfo, Embeddings, WordInContext
+from embedders import INPUT_FORMS, Embedder, EmbedderEntry, EmbedderInfo, Embeddings, WordInContext
 from runtime.pool import Usage
 from runtime.store import EMBEDDED, NOT_EMBEDDED, TRUNCATED, CacheWarning, input_key
 
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 # Inputs sent to the model per call: large enough for its own batching, small enough that a killed run loses
 # little and the progress bar moves.
 CHUNK = 1024
-FORMS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
 
 
 def input_text(form: str, item: Hashable) -> str:
@@ -121,7 +120,7 @@ class CachedEmbedder:
             model = self.model()
             if self.space != space:  # the loaded model is not the described one: nothing looked up applies
                 return self.embed(form, inputs, planned=planned, refresh=refresh)
-            method = getattr(model, FORMS[form])
+            method = getattr(model, INPUT_FORMS[form])
             chunks = [
                 [inputs[first_of[distinct[i]]] for i in missing[s : s + CHUNK]] for s in range(0, len(missing), CHUNK)
             ]

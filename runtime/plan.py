@@ -15,9 +15,9 @@ import traceback
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-from embedders import EmbedderEntry, EmbedderInfo, EmbedderUnavailable
+from embedders import EmbedderEntry, EmbedderInfo
 
-# form (see runtime.embedder.FORMS, and "vocabulary": the head size of a static model's own word list) -> inputs
+# input form (see embedders.INPUT_FORMS; and "vocabulary": the head size of a static model's own word list) -> inputs
 Inputs = dict[str, list]
 Contribution = Callable[[EmbedderInfo], Inputs]
 
@@ -79,7 +79,3 @@ def describe_failure(error: BaseException) -> str:
     frames = traceback.extract_tb(error.__traceback__)
     where = f" (at {frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno})" if frames else ""
     return f"{type(error).__name__}: {error}{where}"
-
-
-def is_unavailable(error: BaseException) -> bool:
-    return isinstance(error, EmbedderUnavailable)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from embedders import Embedder, EmbedderInfo, Embeddings, Family
+from embedders import INPUT_FORMS, Embedder, EmbedderInfo, Embeddings, Family
 from evals import scoring
 from evals.claims.resampling import Resampling
 from evals.claims.settings import Settings
@@ -30,6 +30,7 @@ from fixtures.claim_data import (
     related_pairs,
     shuffled_pairs,
 )
+from runtime.plan import Inputs  # input form (see INPUT_FORMS) -> the inputs a metric will ask the memo for
 from runtime.registry import Registry
 
 
@@ -54,7 +55,6 @@ class ItemScores:
 
 # the forms an input takes, each with the embedder method that embeds it (these names are also the keys under
 # which records store what was embedded, so they stay as they are)
-INPUT_FORMS = {"words": "embed_words", "sentences": "embed_sentences", "in-context": "embed_in_context"}
 
 
 class EmbeddingMemo:
@@ -128,7 +128,6 @@ class NotApplicable(Exception):
     """The metric is not defined for this embedder; the message says why (the comparison is skipped with it)."""
 
 
-Inputs = dict[str, list]  # input form (see INPUT_FORMS) -> the inputs a metric will ask the memo for
 Scorer = Callable[..., ItemScores]
 # what the engine passes a metric itself, never a claim's params
 ENGINE_ARGUMENTS = ("memo", "settings", "anchor")
