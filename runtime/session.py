@@ -129,7 +129,7 @@ class Runtime:
             if not self.pool.try_hold(entry.name):
                 continue  # another process has it; a test that needs it waits for it (ensure_filled)
             try:
-                self._fill_one(entry, plan)
+                self._fill_one(entry)
             finally:
                 self.pool.release()
         return self.reports
@@ -146,30 +146,35 @@ class Runtime:
             return
         self.pool.hold(entry.name)
         if planned:
-            self._fill_one(entry, self.plan)  # type: ignore[arg-type]
+            self._fill_one(entry)
 
     def _dealt_with(self, entry: EmbedderEntry) -> bool:
         try:
-            return self._session_marker(entry.identity(self.options), self.plan.digest(entry.name)).exists()  # type: ignore[union-attr]
+            return self._session_marker(entry).exists()
         except Exception:  # the identity cannot be computed here: _fill_one reports why
             return False
 
     def settled(self, entry: EmbedderEntry) -> bool:
         return entry.name in self._settled
 
-    def _session_marker(self, identity: str, digest: str) -> Path:
+    def _session_marker(self, entry: EmbedderEntry) -> Path:
         """A file saying that a process of this session has dealt with an embedder's plan: its other processes
         neither fill nor count it again. Kept beside the locks, and removed with the session."""
-        name = hashlib.sha256(f"{identity}\x00{digest}".encode()).hexdigest()[:32]
-        return self.pool.lock_folder / "sessions" / self.shared.token / name
+        assert self.plan is not None
+        plan = f"{entry.identity(self.options)}\x00{self.plan.digest(entry.name)}"
+        return self.pool.lock_folder / "sessions" / self.shared.token / hashlib.sha256(plan.encode()).hexdigest()[:32]
 
-    def _fill_one(self, entry: EmbedderEntry, plan: EmbeddingPlan) -> None:
+    def _fill_one(self, entry: EmbedderEntry) -> None:
+        """Fill this session's plan for one embedder, unless a process of the session dealt with it already; the
+        caller holds the embedder's lock."""
+        assert self.plan is not None
+        plan = self.plan
         self._settled.add(entry.name)
         report = FillReport(entry.name)
         usage = self.pool.usage_of(entry.name)
         digest = plan.digest(entry.name)
         try:
-            seen = self._session_marker(entry.identity(self.options), digest)
+            seen = self._session_marker(entry)
         except Exception as error:  # a weights stamp that cannot be read: this embedder's tests say why
             report.skipped = describe_failure(error)
             self.reports.append(report)
