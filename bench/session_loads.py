@@ -26,8 +26,9 @@ from pathlib import Path
 
 import psutil
 
+from runtime.pool import Usage
+
 ROOT = Path(__file__).resolve().parent.parent
-USAGE = re.compile(r"^(\S+)\s+[\d,]+ planned: .*; (\d+) model calls, (\d+) loads \(", re.MULTILINE)
 CALLS = re.compile(r"model forward calls in this session: (\d+)")
 OUTCOME = re.compile(r"=+ (.*(?:passed|failed).*) in [\d.]+s")
 MEMORY_LIMIT_GB = 8.0
@@ -71,7 +72,7 @@ def run(name: str, cache_dir: Path, workers: int, log_dir: Path, cold: bool) -> 
         "workers": workers,
         "seconds": round(seconds, 1),
         "peak_pss_gb": round(peak / 1e9, 2),
-        "loads": {embedder: int(loads) for embedder, _, loads in USAGE.findall(text)},
+        "loads": {embedder: usage.loads for embedder, usage in Usage.read_lines(text).items()},
         "model_forward_calls": int(calls[-1]) if calls else None,
         "exit_code": process.returncode,
         "outcome": outcome[-1] if outcome else None,

@@ -441,13 +441,7 @@ def fill_failure_lines(reports: list[FillReport]) -> list[str]:
 def usage_lines(counts: dict[str, Usage]) -> list[str]:
     """One line per embedder: inputs the plan listed, from the store or computed, inputs outside the plan, model
     loads and seconds."""
-    lines = []
-    for name, u in sorted(counts.items()):
-        extra = f", {u.unplanned:,} computed outside the plan" if u.unplanned else ""
-        lines.append(
-            f"{name:<16} {u.planned:>8,} planned: {u.from_cache:>7,} from the cache, {u.computed:>7,} computed{extra}; "
-            f"{u.model_calls} model calls, {u.loads} loads ({u.load_seconds:.1f} s), {u.seconds:.1f} s computing"
-        )
+    lines = [usage.line(name) for name, usage in sorted(counts.items())]
     calls = sum(u.model_calls for u in counts.values())
     lines.append(f"model forward calls in this session: {calls}")
     return lines

@@ -12,6 +12,7 @@ import gc
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -40,6 +41,32 @@ class Usage:
     def add(self, other: Usage) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
+
+    def line(self, name: str) -> str:
+        """The embedder's line of a session's embeddings section; ``read_lines`` reads it back."""
+        extra = f", {self.unplanned:,} computed outside the plan" if self.unplanned else ""
+        return (
+            f"{name:<16} {self.planned:>8,} planned: {self.from_cache:>7,} from the cache, {self.computed:>7,} "
+            f"computed{extra}; {self.model_calls} model calls, {self.loads} loads ({self.load_seconds:.1f} s), "
+            f"{self.seconds:.1f} s computing"
+        )
+
+    @classmethod
+    def read_lines(cls, text: str) -> dict[str, Usage]:
+        """Every embedder's usage in a session's output, by name (for benchmarks and tests that run sessions)."""
+        found = {}
+        for match in USAGE_LINE.finditer(text):
+            fields = {key: value.replace(",", "") for key, value in match.groupdict("0").items() if key != "name"}
+            found[match["name"]] = cls(**{key: type(getattr(cls, key))(value) for key, value in fields.items()})
+        return found
+
+
+USAGE_LINE = re.compile(
+    r"^(?P<name>\S+)\s+(?P<planned>[\d,]+) planned:\s+(?P<from_cache>[\d,]+) from the cache,\s+(?P<computed>[\d,]+) "
+    r"computed(?:, (?P<unplanned>[\d,]+) computed outside the plan)?; (?P<model_calls>\d+) model calls, "
+    r"(?P<loads>\d+) loads \((?P<load_seconds>[\d.]+) s\), (?P<seconds>[\d.]+) s computing$",
+    re.MULTILINE,
+)
 
 
 @dataclass

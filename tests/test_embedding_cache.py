@@ -19,6 +19,7 @@ import pytest
 
 from embedders import EMBEDDERS, EmbedderInfo, LoadOptions
 from embedders.registry import PathFormat
+from runtime.pool import Usage
 from runtime.session import Runtime
 from runtime.store import DATABASE, CacheWarning, EmbeddingStore, input_key
 from tests.cache_worker import DIMENSION, FakeModel, Loader, fake_entry, vector_of
@@ -355,15 +356,11 @@ def test_a_warm_session_makes_no_forward_calls_and_loads_no_model(tmp_path: Path
 
 
 def embeddings_line(text: str, name: str) -> tuple[int, int, int, int, int]:
-    """An embedder's line of the embeddings section: planned, from the cache, computed, model calls, loads."""
-    found = re.search(
-        rf"^{re.escape(name)}\s+([\d,]+) planned:\s+([\d,]+) from the cache,\s+([\d,]+) computed; "
-        r"(\d+) model calls, (\d+) loads \([\d.]+ s\), [\d.]+ s computing$",
-        text,
-        re.MULTILINE,
-    )
-    assert found, text[-3000:]
-    return tuple(int(group.replace(",", "")) for group in found.groups())  # type: ignore[return-value]
+    """An embedder's line of the embeddings section (nothing computed outside the plan): planned, from the cache,
+    computed, model calls, loads."""
+    usage = Usage.read_lines(text).get(name)
+    assert usage is not None and usage.unplanned == 0, text[-3000:]
+    return usage.planned, usage.from_cache, usage.computed, usage.model_calls, usage.loads
 
 
 def test_stored_descriptions_round_trip(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from runtime.pool import Usage
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,15 +21,10 @@ def pytest_session(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def glove_line(output: str) -> tuple[int, int, int, int]:
-    """planned, computed, model calls, loads of GloVe's line in the embeddings section."""
-    found = re.search(
-        r"^glove-6b-50d\s+([\d,]+) planned:\s+[\d,]+ from the cache,\s+([\d,]+) computed; (\d+) model calls, (\d+) "
-        r"loads",
-        output,
-        re.MULTILINE,
-    )
-    assert found, output[-3000:]
-    return tuple(int(group.replace(",", "")) for group in found.groups())  # type: ignore[return-value]
+    """planned, computed, model calls, loads of GloVe's line in the embeddings section (nothing outside the plan)."""
+    usage = Usage.read_lines(output).get("glove-6b-50d")
+    assert usage is not None and usage.unplanned == 0, output[-3000:]
+    return usage.planned, usage.computed, usage.model_calls, usage.loads
 
 
 def test_a_shard_run_fills_the_plan_and_the_session_after_it_computes_nothing(tmp_path: Path) -> None:

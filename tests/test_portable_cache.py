@@ -4,13 +4,14 @@ another HOME and used from another checkout path makes no forward call."""
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from runtime.pool import Usage
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = (
@@ -39,10 +40,7 @@ def session(checkout: Path, home: Path, cache: Path) -> str:
 
 
 def loads(output: str) -> dict[str, int]:
-    return {
-        name: int(n)
-        for name, n in re.findall(r"^(\S+)\s+[\d,]+ planned: .*; \d+ model calls, (\d+) loads", output, re.M)
-    }
+    return {name: usage.loads for name, usage in Usage.read_lines(output).items()}
 
 
 @pytest.mark.slow
