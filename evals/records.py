@@ -1,8 +1,11 @@
 """The records that travel: from a test (on any xdist worker) to the controller, into the ledger, the terminal,
 JUnit XML, the result cache and the dashboard. Frozen, typed and versioned; every reader uses these types.
 
-Version 4 (this one) names what a deviation concerns its ``aspect`` (version 3 called it ``kind``, as ledgers
-before format 3 called their record types); version 3 records load with the field renamed.
+Version 5 (this one) says where each embedder's vectors were computed (``EmbedderRecord.computed``: device,
+machine, weights and packages, and whether the session had the weights or stood on the cache alone); records
+before it load with None there (not known).
+Version 4 named what a deviation concerns its ``aspect`` (version 3 called it ``kind``, as ledgers before format
+3 called their record types); version 3 records load with the field renamed.
 Version 3 added each comparison's deviations from the paper's protocol and the paper's protocol itself.
 Version 2 added the correction family, the resampling unit, the interval's standard error and degrees of
 freedom, the paper flag and the paper models. Version 2 records load with no deviations and an empty protocol
@@ -16,7 +19,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from typing import Any
 
-VERSION = 4
+VERSION = 5
 # what a deviation from the paper's protocol concerns: the data, which model, its weights, or how it is measured
 DEVIATION_ASPECTS = ("dataset", "model", "weights", "protocol")
 
@@ -65,6 +68,8 @@ class EmbedderRecord:
     weights: str | None = None
     extraction: dict[str, Any] | None = None
     fingerprint: str | None = None
+    # where the vectors were computed (runtime.computation.Computation.describe), None when not known
+    computed: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

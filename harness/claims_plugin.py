@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from embedders import EMBEDDERS
 from embedders.versions import installed
 from evals.claims.metrics import METRICS
 from evals.claims.run import ClaimRun
@@ -27,7 +26,7 @@ from evals.records import ClaimRecord, Verdict
 from fixtures import DATASETS
 from harness.generation import omit
 from harness.options import readable_file
-from harness.plugin import RESOLVER, SELECTED, SESSION
+from harness.plugin import CANDIDATES, RESOLVER, SELECTED, SESSION
 from harness.report import attach, claims_of
 from runtime.plan import Need
 from runtime.results import source_digest
@@ -61,7 +60,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     _, claims = load_claims(_claims_path(config))
     selected = config.stash[SELECTED]
     explicit = bool(config.getoption("embedder"))
-    available = [e for e in EMBEDDERS.values() if e.unavailable_reason() is None]
+    available = [e for e in config.stash[CANDIDATES].values() if e.unavailable_reason() is None]
     candidates = list(selected.values())
     candidates += [e for e in available if e not in candidates]
     here = [e for e in candidates if e in available or e.unavailable_reason() is None]
@@ -137,6 +136,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
         "embedders": {
             e.name: [
                 runtime.space_of(e),
+                runtime.computed_of(e),  # where the vectors were computed, which the records say
                 e.paper_model,
                 e.parameters,
                 str(e.family),

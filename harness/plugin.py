@@ -23,12 +23,14 @@ from fixtures import DATASETS, Dataset, DatasetInfo, DatasetMissing, Kind, Resol
 from harness.generation import omit
 from harness.options import add_options, cache_settings, dataset_paths, load_options
 from harness.report import attach, measurements_of, summary_lines
+from runtime.computation import CacheOnlyEntry
 from runtime.plan import EmbeddingPlan, FillReport, Need
 from runtime.pool import Usage
 from runtime.results import source_digest
 from runtime.session import Runtime, Shared
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
+CANDIDATES = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
 # where every dataset of the session is read from, for evals and claims alike
 RESOLVER = pytest.StashKey[Resolver]()
@@ -81,18 +83,20 @@ def embedder_table() -> str:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    chosen = [entry for group in config.getoption("embedder") for entry in group]
-    if not chosen:
-        # the default session: what runs here; the rest is named once in the summary, not skipped test by test
-        chosen = [entry for entry in EMBEDDERS.values() if entry.unavailable_reason() is None]
-        config.stash[NOT_HERE] = [name for name, entry in EMBEDDERS.items() if entry not in chosen]
-    config.stash[SELECTED] = {entry.name: entry for entry in chosen}
-    config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
     mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
     workerinput = getattr(config, "workerinput", None)
     shared = Shared.from_json(workerinput[SHARED]) if workerinput and SHARED in workerinput else None
     interactive = sys.__stderr__ is not None and sys.__stderr__.isatty() and workerinput is None
     runtime = Runtime(mode, folder, shared, options=load_options(config), interactive=interactive)
+    # every registered embedder, as it can take part here: loaded, or standing on the vectors the cache holds
+    config.stash[CANDIDATES] = {name: runtime.stand_in(entry) for name, entry in EMBEDDERS.items()}
+    chosen = [runtime.stand_in(entry) for group in config.getoption("embedder") for entry in group]
+    if not chosen:
+        # the default session: what runs here; the rest is named once in the summary, not skipped test by test
+        chosen = [entry for entry in config.stash[CANDIDATES].values() if entry.unavailable_reason() is None]
+        config.stash[NOT_HERE] = [name for name in EMBEDDERS if name not in {entry.name for entry in chosen}]
+    config.stash[SELECTED] = {entry.name: entry for entry in chosen}
+    config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
     session = EmbeddingSession(runtime)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "embedding-claims-session")
@@ -220,7 +224,9 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
             "code": session.task_code,
         }
         record = results.get_or_compute("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
-        return _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
+        measurement = _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
+        measurement.computed = getattr(embedder, "computed", None)
+        return measurement
 
     return run
 
@@ -409,6 +415,11 @@ class EmbeddingSession:
             terminalreporter.write_line(f"embedding cache: {self.runtime.describe()}")
             for line in usage_lines(self.runtime.pool.usage) + fill_failure_lines(self.fill_reports):
                 terminalreporter.write_line(line)
+            for entry in config.stash[SELECTED].values():
+                if isinstance(entry, CacheOnlyEntry) and entry.computation is not None:
+                    terminalreporter.write_line(
+                        f"{entry.name} took part from the cache alone ({entry.missing}): {entry.computation.describe()}"
+                    )
             if self.fill_only is not None:
                 terminalreporter.write_line(self.fill_only.summary(self.runtime.options.device))
         not_here = config.stash.get(NOT_HERE, [])

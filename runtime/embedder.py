@@ -16,7 +16,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedders import INPUT_FORMS, Embedder, EmbedderEntry, EmbedderInfo, Embeddings, WordInContext
+from embedders import (
+    INPUT_FORMS,
+    Embedder,
+    EmbedderEntry,
+    EmbedderInfo,
+    EmbedderUnavailable,
+    Embeddings,
+    WordInContext,
+)
+from embedders.devices import describe_device
+from runtime.computation import CacheOnlyEntry, Computation
 from runtime.pool import Usage
 from runtime.store import EMBEDDED, NOT_EMBEDDED, TRUNCATED, CacheWarning, input_key
 
@@ -83,7 +93,19 @@ class CachedEmbedder:
             )
         self._info = described
         self.runtime.storage.put_info(self.identity, described)
+        options = self.runtime.options
+        self.runtime.storage.put_computation(Computation.of(self.entry, options, describe_device(options.device)))
         return loaded.model
+
+    @property
+    def computed(self) -> str | None:
+        """Where this embedder's vectors were computed, for its records; None when the cache does not say (it was
+        filled before the suite recorded it)."""
+        if isinstance(self.entry, CacheOnlyEntry):
+            assert self.entry.computation is not None
+            return f"from the cache alone, its weights not here: {self.entry.computation.describe()}"
+        stored = self.runtime.storage.get_computations(identity=self.identity)
+        return max(stored, key=lambda c: c.written).describe() if stored else None
 
     # ------------------------------------------------------------ protocol
 
@@ -117,6 +139,8 @@ class CachedEmbedder:
             found.update(self._lookup([keys[i] for i in missing]))
             missing = [i for i in missing if keys[i] not in found]
         if missing:
+            if isinstance(self.entry, CacheOnlyEntry):
+                raise EmbedderUnavailable(self.entry.lacking(f"{len(missing):,} of the {len(distinct):,} {form}"))
             model = self.model()
             if self.space != space:  # the loaded model is not the described one: nothing looked up applies
                 return self.embed(form, inputs, planned=planned, refresh=refresh)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from runtime.store import (
     DATABASE,
+    computation_row_intact,
     connect_writable,
     info_row_intact,
     result_row_intact,
@@ -46,10 +47,21 @@ class Table:
     name: str
     columns: tuple[str, ...]  # the key first
     intact: Callable[..., bool]
+    # whether other bytes under a held key are a conflict: a computation record differs only in when its machine
+    # first wrote it (the same identity on the same device), so the one held is kept and nothing is reported
+    conflicts: bool = True
+    required: bool = True  # False: a shard written before the table existed lacks it
 
 
 TABLES = (
     Table("infos", ("identity", "info", "checksum"), info_row_intact),
+    Table(
+        "computations",
+        ("key", "identity", "recipe", "record", "checksum"),
+        computation_row_intact,
+        conflicts=False,
+        required=False,
+    ),
     Table("vectors", ("key", "found", "vector", "checksum"), vector_row_intact),
     Table("results", ("key", "payload", "checksum"), result_row_intact),
 )
@@ -138,6 +150,10 @@ def merge_shard(out: sqlite3.Connection, shard: Path) -> ShardReport:
 
 def merge_table(out: sqlite3.Connection, source: sqlite3.Connection, table: Table, report: ShardReport) -> None:
     names = ", ".join(table.columns)
+    if not table.required:
+        held = source.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table.name,))
+        if held.fetchone() is None:
+            return
     cursor = source.execute(f"SELECT {names} FROM {table.name}")
     while rows := cursor.fetchmany(BATCH):
         report.read += len(rows)
@@ -174,7 +190,7 @@ def copy_batch(out: sqlite3.Connection, table: Table, intact: list, report: Shar
             held = stored.get(row[0])
             if held is None:
                 new.append(row)
-            elif tuple(held) == tuple(row):
+            elif tuple(held) == tuple(row) or not table.conflicts:
                 report.already += 1
             else:
                 report.conflicts += 1

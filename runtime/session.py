@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import tempfile
 import uuid
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedders import EmbedderEntry, EmbedderUnavailable, LoadOptions
+from runtime.computation import CacheOnlyEntry, choose
 from runtime.embedder import CachedEmbedder, CachedVocabularyEmbedder
 from runtime.plan import EmbeddingPlan, FillReport, describe_failure
 from runtime.pool import ModelPool
@@ -90,12 +92,29 @@ class Runtime:
 
     # ------------------------------------------------------------ embedders
 
+    def stand_in(self, entry: EmbedderEntry) -> EmbedderEntry:
+        """The entry itself when it can run here; else, when the cache holds vectors a machine with its weights
+        computed (under the same recipe: code and what it computes), an entry standing on those vectors alone."""
+        reason = entry.unavailable_reason()
+        if reason is None or self.mode == "off":
+            return entry
+        try:
+            recipe = entry.recipe(self.options)
+        except Exception:  # its code cannot be read: it stays unavailable, saying why it is
+            return entry
+        described = [c for c in self.storage.get_computations(recipe=recipe) if self.storage.get_info(c.identity)]
+        computation = choose(described, self.options)
+        return entry if computation is None else CacheOnlyEntry.standing_in(entry, computation, reason)
+
     def embedder(self, entry: EmbedderEntry) -> CachedEmbedder:
         """The embedder behind the store, described (from the store, else by loading). Raises
-        EmbedderUnavailable, as loading would, when it cannot run here."""
+        EmbedderUnavailable, as loading would, when it cannot run here, or when it stands on the cache alone and
+        the session's plan found inputs missing there."""
         reason = entry.unavailable_reason()
         if reason:
             raise EmbedderUnavailable(reason)
+        if isinstance(entry, CacheOnlyEntry):
+            self._check_cache_only(entry)
         cached = self._embedders.get(entry.name)
         if cached is None:
             kind = CachedVocabularyEmbedder if entry.has_vocabulary else CachedEmbedder
@@ -117,6 +136,13 @@ class Runtime:
             return f"unavailable: {error}"
         except Exception as error:  # its comparisons fail with it, in the claim run; the others must not
             return f"failed: {error!r}"
+
+    def computed_of(self, entry: EmbedderEntry) -> str | None:
+        """Where the embedder's vectors were computed, as its records say; None when it cannot run here."""
+        try:
+            return self.embedder(entry).computed
+        except Exception:  # space_of says why
+            return None
 
     # ------------------------------------------------------------ the plan
 
@@ -147,6 +173,19 @@ class Runtime:
         self.pool.hold(entry.name)
         if planned:
             self._fill_one(entry)
+
+    def _check_cache_only(self, entry: CacheOnlyEntry) -> None:
+        """Whether the plan's inputs were all in the cache, as the process that filled the plan wrote in the
+        session's marker (waiting for that process first): if not, its tests skip saying how many were missing."""
+        if self.plan is None or entry.name not in self.plan.entries:
+            return
+        if not self.settled(entry):
+            self.ensure_filled(entry)
+            self.release(entry)
+        marker = self._session_marker(entry)
+        problem = marker.read_text() if marker.is_file() else ""
+        if problem:
+            raise EmbedderUnavailable(problem)
 
     def _dealt_with(self, entry: EmbedderEntry) -> bool:
         try:
@@ -203,10 +242,15 @@ class Runtime:
                         planned += len(items)
                 if not report.unlisted:  # a need that failed to list may list more next time: not done
                     self.storage.put_result(marker, json.dumps({"planned": planned}).encode())
+        except EmbedderUnavailable as error:  # standing on the cache alone, which lacks planned inputs
+            report.skipped = str(error)
         except Exception as error:  # its tests meet the same failure and report it; the other embedders go on
             report.skipped = describe_failure(error)
         finally:
-            # whatever happened, once per session: the other processes neither retry a failed load nor count twice
+            # whatever happened, once per session: the other processes neither retry a failed load nor count twice;
+            # an embedder standing on the cache alone is skipped by them with the reason written here
             seen.parent.mkdir(parents=True, exist_ok=True)
-            seen.touch()
+            written = seen.with_name(f"{seen.name}.{os.getpid()}")  # then renamed: never seen half written
+            written.write_text(report.skipped if report.skipped and isinstance(entry, CacheOnlyEntry) else "")
+            os.replace(written, seen)
         self.reports.append(report)

@@ -23,6 +23,7 @@ import numpy as np
 
 from embedders.base import EmbedderInfo, Extraction, Family
 from embedders.disk import cache_root
+from runtime.computation import Computation, ComputationError
 
 CACHE_VARIABLE = "EMBEDDING_CLAIMS_CACHE_DIR"
 MODES = ("rw", "ro", "refresh", "off")
@@ -46,6 +47,13 @@ CREATE TABLE IF NOT EXISTS infos (
 CREATE TABLE IF NOT EXISTS results (
     key BLOB PRIMARY KEY,
     payload BLOB NOT NULL,
+    checksum BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS computations (
+    key TEXT PRIMARY KEY,
+    identity TEXT NOT NULL,
+    recipe TEXT NOT NULL,
+    record TEXT NOT NULL,
     checksum BLOB NOT NULL
 ) WITHOUT ROWID;
 """
@@ -93,6 +101,20 @@ def info_row_intact(identity: object, text: object, stored: object) -> bool:
 
 def result_row_intact(key: object, payload: object, stored: object) -> bool:
     return isinstance(key, bytes) and isinstance(payload, bytes) and checksum(key, 1, payload) == stored
+
+
+def computation_row_intact(key: object, identity: object, recipe: object, record: object, stored: object) -> bool:
+    """A computations row as written: its checksum, and its columns agreeing with the record they index."""
+    if not all(isinstance(value, str) for value in (key, identity, recipe, record)):
+        return False
+    assert isinstance(key, str) and isinstance(record, str)
+    if checksum(key.encode(), 1, record.encode()) != stored:
+        return False
+    try:
+        computation = Computation.from_json(record)
+    except ComputationError:
+        return False
+    return (computation.key, computation.identity, computation.recipe) == (key, identity, recipe)
 
 
 def connect_writable(folder: Path) -> sqlite3.Connection:
@@ -282,6 +304,48 @@ class EmbeddingStore:
         except sqlite3.Error as error:
             self._give_up(f"writing {self.path}: {error}")
 
+    # ------------------------------------------------------------ where vectors were computed
+
+    def get_computations(self, *, recipe: str | None = None, identity: str | None = None) -> list[Computation]:
+        """The intact computation records of a recipe or of an identity; damaged ones are reported and left out."""
+        connection = self._connect()
+        if connection is None:
+            return []
+        column, value = ("recipe", recipe) if recipe is not None else ("identity", identity)
+        try:
+            rows = connection.execute(
+                f"SELECT key, identity, recipe, record, checksum FROM computations WHERE {column} = ?", (value,)
+            ).fetchall()
+        except sqlite3.Error as error:
+            self._give_up(f"reading {self.path}: {error}")
+            return []
+        found = []
+        for row in rows:
+            if computation_row_intact(*row):
+                found.append(Computation.from_json(row[3]))
+            else:
+                warnings.warn(
+                    CacheWarning(f"computation record {str(row[0])[:16]} in {self.path} fails its checks: ignored"),
+                    stacklevel=2,
+                )
+        return found
+
+    def put_computation(self, computation: Computation) -> None:
+        """Kept as first written: the same identity on the same device and machine later adds nothing."""
+        connection = self._connect() if self.writable else None
+        if connection is None:
+            return
+        record = computation.to_json()
+        key = computation.key
+        try:
+            with connection:
+                connection.execute(
+                    "INSERT OR IGNORE INTO computations VALUES (?, ?, ?, ?, ?)",
+                    (key, computation.identity, computation.recipe, record, checksum(key.encode(), 1, record.encode())),
+                )
+        except sqlite3.Error as error:
+            self._give_up(f"writing {self.path}: {error}")
+
 
 class Storage:
     """What a session reads and writes: the user's cache, a scratch store of its own, or both.
@@ -320,3 +384,10 @@ class Storage:
 
     def put_result(self, key: bytes, payload: bytes) -> None:
         self.write.put_result(key, payload)
+
+    def get_computations(self, *, recipe: str | None = None, identity: str | None = None) -> list[Computation]:
+        found = {c.key: c for store in self.read for c in store.get_computations(recipe=recipe, identity=identity)}
+        return list(found.values())
+
+    def put_computation(self, computation: Computation) -> None:
+        self.write.put_computation(computation)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.records import Verdict
+from evals.records import VERSION, Verdict
 from ledger.file import LEDGER_FORMAT, Ledger, read_ledger
 from ledger.summary import WIDTH
 
@@ -85,7 +85,7 @@ def test_the_ledger_holds_the_environment_and_every_record(session: Session) -> 
     fingerprints = {e["name"]: e["fingerprint"] for e in ledger.of_record("embedder")}
     assert set(fingerprints) == set(EMBEDDERS.split(","))
     for c in claims:
-        assert c.version == 4 and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
+        assert c.version == VERSION and c.low <= c.effect <= c.high and c.verdict in set(Verdict)
         assert c.paper_protocol  # the claim's, from claims.toml
         # smollm2-135m is in every comparison here: a proxy, quantised and instruction-tuned, whatever the metric says
         assert {(d.aspect, d.side) for d in c.deviations} >= {("model", "smollm2-135m"), ("weights", "smollm2-135m")}

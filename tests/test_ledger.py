@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from evals.records import (
     DEVIATION_ASPECTS,
+    VERSION,
     ClaimRecord,
     CorrectionFamily,
     Deviation,
@@ -628,7 +629,7 @@ def test_a_record_keeps_its_deviations_through_json_and_the_ledger(deviations: l
     data = json.loads(json.dumps(clean(line(record))))  # as the ledger writes it and reads it back
     assert isinstance(data["deviations"], list) and all(isinstance(d, dict) for d in data["deviations"])
     back = ClaimRecord.from_json(data)
-    assert back == record and back.deviations == tuple(deviations) and back.version == 4
+    assert back == record and back.deviations == tuple(deviations) and back.version == VERSION
 
 
 def test_a_version_3_record_loads_with_its_deviations_kind_read_as_their_aspect(tmp_path: Path) -> None:

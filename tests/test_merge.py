@@ -43,7 +43,7 @@ def rows(folder: Path) -> dict[str, set[tuple]]:
     try:
         return {
             table: set(connection.execute(f"SELECT * FROM {table}").fetchall())
-            for table in ("vectors", "infos", "results")
+            for table in ("vectors", "infos", "results", "computations")
         }
     finally:
         connection.close()
@@ -72,13 +72,15 @@ def test_two_shards_merge_into_every_row_and_a_rerun_copies_nothing(
     code, output = merge(out, a, b, capsys=capsys)
     assert code == 0
     merged, of_a, of_b = rows(out), rows(a), rows(b)
-    for table in merged:
+    for table in ("vectors", "infos", "results"):
         assert merged[table] == of_a[table] | of_b[table]
+    assert merged["computations"] == of_a["computations"]  # the same computation: the first record is kept
     assert len(merged["vectors"]) == 7 and len(merged["infos"]) == 1
     # b's description (the same embedder's) and its "cat" are there when b is merged after a
     read_a, read_b = sum(map(len, of_a.values())), sum(map(len, of_b.values()))
     assert f"{a}: {read_a} rows read, {read_a} copied, 0 already there, 0 conflicts, 0 damaged" in output
-    assert f"{b}: {read_b} rows read, {read_b - 2} copied, 2 already there, 0 conflicts, 0 damaged" in output
+    # and the record of where that embedder was computed (the same machine and device: one record)
+    assert f"{b}: {read_b} rows read, {read_b - 3} copied, 3 already there, 0 conflicts, 0 damaged" in output
     assert (snapshot(a), snapshot(b)) == before  # shards are read, never written (no -wal/-shm either)
 
     code, output = merge(out, a, b, capsys=capsys)

@@ -65,6 +65,7 @@ class EmbeddingMemo:
     def __init__(self, embedder: Embedder) -> None:
         self.embedder: Embedder | None = embedder
         self.info = embedder.info
+        self.computed: str | None = getattr(embedder, "computed", None)  # where its vectors were computed
         self._unit: dict[str, dict[Hashable, np.ndarray | None]] = {form: {} for form in INPUT_FORMS}
         # per input form, what happened to the inputs (missing, non-finite, zero, truncated): recorded with claims
         self.inputs: dict[str, Counter[str]] = {}

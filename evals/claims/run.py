@@ -338,6 +338,7 @@ def _embedder(entry: EmbedderEntry, memos: dict[str, EmbeddingMemo]) -> Embedder
         weights=info.weights if info else None,
         extraction=asdict(info.extraction) if info else None,
         fingerprint=info.fingerprint if info else None,
+        computed=memo.computed if memo is not None else None,
     )
 
 

@@ -25,6 +25,7 @@ class Measurement:
     protocol: dict[str, object]
     metrics: dict[str, float]
     items: np.ndarray = field(repr=False)  # one score per dataset item, NaN where the item was skipped
+    computed: str | None = None  # where the embedder's vectors were computed, when the cache says
 
     @property
     def check(self) -> str:
@@ -35,7 +36,7 @@ class Measurement:
             check=self.check,
             task=self.task,
             variant=self.variant,
-            embedder=EmbedderRecord.from_json(self.embedder.as_record()),
+            embedder=EmbedderRecord.from_json(self.embedder.as_record() | {"computed": self.computed}),
             dataset=self.dataset.as_record(),
             protocol=self.protocol,
             metrics=self.metrics,
