@@ -52,7 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("list_embedders"):
-        print(embedder_table())
+        mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
+        runtime = Runtime(mode, folder, options=load_options(config))
+        try:
+            print(embedder_table([runtime.stand_in(entry) for entry in EMBEDDERS.values()]))
+        finally:
+            runtime.close()
         return 0
     if config.getoption("fill_cache_only"):
         if not config.getoption("embedder"):
@@ -65,17 +70,21 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return None
 
 
-def embedder_table() -> str:
+def embedder_table(entries: list[EmbedderEntry]) -> str:
     rows = [("name", "family", "parameters", "dim", "here")]
-    for entry in EMBEDDERS.values():
+    for entry in entries:
         reason = entry.unavailable_reason()
+        if isinstance(entry, CacheOnlyEntry) and entry.computation is not None:
+            here = f"from the cache alone ({entry.computation.describe()}); weights: {entry.missing}"
+        else:
+            here = "available" if reason is None else f"unavailable: {reason}"
         rows.append(
             (
                 entry.name,
                 str(entry.family),
                 f"{entry.parameters / 1e6:,.0f}M" if entry.parameters else "?",
                 str(entry.dimension or "?"),
-                "available" if reason is None else f"unavailable: {reason}",
+                here,
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(4)] + [0]

@@ -59,10 +59,10 @@ class Computation:
     def describe(self) -> str:
         dtype = self.options.get("dtype")
         numerics = f", {dtype}" if dtype else ""
-        packages = ", ".join(f"{name} {version}" for name, version in sorted(self.packages.items()))
+        packages = ", ".join(sorted(set(self.packages.values())))  # module -> "distribution==version"
         weights = f"; weights {self.stamp}" if self.stamp else ""
         return (
-            f"computed on {self.device}{numerics} ({self.machine}), first written {self.written}"
+            f"computed on {self.device}{numerics}, {self.machine}, first written {self.written}"
             f"{weights}; packages: {packages or 'none'}"
         )
 

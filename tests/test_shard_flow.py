@@ -91,6 +91,10 @@ def test_shards_merged_decide_every_claim_without_the_weights(tmp_path: Path) ->
     reference_cache = tmp_path / "merged-copy"
     shutil.copytree(merged, reference_cache)
     hidden = hide(tmp_path / "hidden-all", SHARDS + OTHERS)
+    listed = run(["-m", "pytest", "--list-embedders", f"--cache-dir={merged}"], ROOT, tmp_path / "home-decide", hidden)
+    for line in listed.splitlines():
+        standing = "from the cache alone (computed on cpu" in line
+        assert standing == (line.split()[0] in SHARDS), line
     output, without = decide(ROOT, tmp_path / "home-decide", merged, tmp_path / "ledger-decide", hidden)
     assert "model forward calls in this session: 0" in output, output[-4000:]
     usage = Usage.read_lines(output)
