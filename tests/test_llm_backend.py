@@ -214,6 +214,11 @@ def test_converted_cache_gives_the_gguf_numbers(smollm2, tmp_path, monkeypatch):
     cached.close()
 
 
+def test_cpu_budget_of_smollm2_is_unchanged(smollm2):
+    # 256 MiB of float32 states over 31 hidden states of 576 allow 3758 tokens; the CPU cap of 512 holds
+    assert smollm2._budget == llm.BatchBudget(tokens=512, items=64, bytes=256 * 1024 * 1024)
+
+
 @pytest.mark.slow
 def test_gemma3_sanity():
     gemma = load_or_skip("gemma3-270m").with_strategy("prompt")
