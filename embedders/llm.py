@@ -376,7 +376,9 @@ class CausalLMEmbedder:
         hidden = output.hidden_states
         if len(self._layers) == 1:
             return hidden[self._layers[0]]
-        return torch.stack([hidden[layer] for layer in self._layers]).float().mean(dim=0)
+        # spread by accelerate, each layer's states stay on that layer's GPU (base_model bypasses the hook that would
+        # gather them): stacked on one device; on a single device .to() is a no-op
+        return torch.stack([hidden[layer].to(self._input_device) for layer in self._layers]).float().mean(dim=0)
 
 
 # -- loading
