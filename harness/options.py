@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from embedders import EmbedderEntry, LoadOptions, SpecError, resolve
+from embedders.devices import AUTO, auto_unavailable
 from evals.expectations import ExpectationsError, load_expectations
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
@@ -86,13 +87,18 @@ def positive_int(value: str) -> int:
 
 
 def device_name(value: str) -> str:
-    """A torch device this machine has; torch is imported only when the option is given."""
+    """A torch device this machine has, or auto; torch is imported only when the option is given."""
+    if value.strip() == AUTO:
+        # not a torch device: the loader spreads the model with accelerate, checked now rather than at load
+        if reason := auto_unavailable():
+            raise argparse.ArgumentTypeError(reason)
+        return AUTO
     import torch
 
     try:
         device = torch.device(value.strip())
     except (RuntimeError, ValueError) as error:
-        raise argparse.ArgumentTypeError(f"--device {value!r}: {error}; e.g. cpu, cuda, cuda:1, mps") from None
+        raise argparse.ArgumentTypeError(f"--device {value!r}: {error}; e.g. cpu, cuda, cuda:1, mps, auto") from None
     available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
     if not available.get(device.type, False):
         raise argparse.ArgumentTypeError(f"--device {value!r}: no {device.type} device is available here")
@@ -191,7 +197,8 @@ def add_options(parser: pytest.Parser) -> None:
         type=device_name,
         default=None,
         metavar="DEVICE",
-        help="torch device for transformer backends, e.g. cpu, cuda, cuda:1, mps (default: cpu); recorded in results",
+        help="torch device for transformer backends, e.g. cpu, cuda, cuda:1, mps (default: cpu), or auto: an LLM "
+        "spread by accelerate over every GPU, then CPU memory, for models larger than one GPU; recorded in results",
     )
     group.addoption(
         "--dtype",

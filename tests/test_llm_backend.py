@@ -12,7 +12,8 @@ import torch
 from safetensors.numpy import save_file
 
 from embedders import llm
-from embedders.base import EmbedderUnavailable, WordInContext
+from embedders.base import EmbedderUnavailable, LoadOptions, WordInContext
+from embedders.devices import describe_device
 from embedders.registry import EMBEDDERS, SpecError, resolve
 from embedders.threads import limit_torch_threads
 from embedders.weights import folder_weights
@@ -212,6 +213,62 @@ def test_converted_cache_gives_the_gguf_numbers(smollm2, tmp_path, monkeypatch):
     np.testing.assert_array_equal(cached.embed_words(words).vectors, converted.embed_words(words).vectors)
     converted.close()
     cached.close()
+
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="with CUDA, auto places the model on the GPUs")
+AUTO_WORDS = ["cat", "antidisestablishmentarianism", "Paris", ""]
+AUTO_SENTENCES = ["A much longer sentence about the stock market falling today.", "Hi.", REPEATED]
+
+
+def same_vectors_everywhere(auto: llm.CausalLMEmbedder, cpu: llm.CausalLMEmbedder) -> None:
+    """Bit for bit: on a machine without CUDA, auto puts every weight on the CPU and batches as the CPU does."""
+    context = [WordInContext(REPEATED, 4, 7), WordInContext(REPEATED, 25, 28)]
+    for form, items in (
+        ("embed_words", AUTO_WORDS),
+        ("embed_sentences", AUTO_SENTENCES),
+        ("embed_in_context", context),
+    ):
+        ours, theirs = getattr(auto, form)(items), getattr(cpu, form)(items)
+        np.testing.assert_array_equal(ours.found, theirs.found)
+        np.testing.assert_array_equal(ours.vectors, theirs.vectors)
+
+
+@NO_CUDA
+def test_auto_device_loads_on_the_cpu_here_with_the_cpu_vectors(smollm2):
+    auto = EMBEDDERS["smollm2-135m"].load(LoadOptions(device="auto"))
+    try:
+        assert auto.device == "auto" and auto.placement == smollm2.placement == ("cpu",)
+        assert auto.info == smollm2.info
+        assert describe_device(auto.device, auto.placement) == f"auto: {describe_device('cpu')}"
+        same_vectors_everywhere(auto, smollm2)
+    finally:
+        auto.close()
+
+
+def test_cpu_budget_of_smollm2_is_unchanged(smollm2):
+    # 256 MiB of float32 states over 31 hidden states of 576 allow 3758 tokens; the CPU cap of 512 holds
+    assert smollm2._budget == llm.BatchBudget(tokens=512, items=64, bytes=256 * 1024 * 1024)
+
+
+def test_auto_is_its_own_identity():
+    entry = EMBEDDERS["smollm2-135m"]
+    assert entry.identity(LoadOptions(device="auto")) != entry.identity(LoadOptions(device="cpu"))
+
+
+@NO_CUDA
+@pytest.mark.slow
+def test_auto_device_spreads_a_model_dequantised_in_memory(smollm2):
+    # a GGUF too large for a cached folder is dequantised in memory, then dispatched by accelerate
+    path = llm.smollm2_path()
+    if path is None:
+        pytest.skip(llm.check_smollm2())
+    options = LoadOptions(device="auto")
+    auto = llm.load_gguf("smollm2-135m", lambda: path, key="unused", weights="w", options=options, cache=False)
+    try:
+        assert auto.placement == ("cpu",)
+        same_vectors_everywhere(auto, smollm2)
+    finally:
+        auto.close()
 
 
 @pytest.mark.slow
