@@ -106,6 +106,8 @@ def describe_device(device: str, dispatched: Sequence[str] = ()) -> str:
         return f"auto: {', '.join(describe_device(each) for each in dispatched)}"
     if device == "disk":
         return "disk (weights offloaded by accelerate, read at every forward pass)"
+    if device == "cpu":  # without importing torch: a static model's shard never needs it
+        return f"cpu ({platform.machine()}, {cpu_model()}, {os.cpu_count()} logical cores)"
     import torch
 
     try:

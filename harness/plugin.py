@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
+from embedders.devices import describe_device
 from evals.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from evals.records import MeasurementRecord
 from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
@@ -430,7 +431,9 @@ class EmbeddingSession:
                         f"{entry.name} took part from the cache alone ({entry.missing}): {entry.computation.describe()}"
                     )
             if self.fill_only is not None:
-                terminalreporter.write_line(self.fill_only.summary(self.runtime.options.device))
+                device = self.runtime.options.device  # under auto, each model's placement is in its record
+                described = device if device == "auto" else describe_device(device)
+                terminalreporter.write_line(self.fill_only.summary(described))
         not_here = config.stash.get(NOT_HERE, [])
         if not_here and self.ran_evals:
             terminalreporter.write_line(

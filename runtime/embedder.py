@@ -23,6 +23,7 @@ from embedders import (
     EmbedderInfo,
     EmbedderUnavailable,
     Embeddings,
+    Family,
     WordInContext,
 )
 from embedders.devices import describe_device
@@ -94,8 +95,17 @@ class CachedEmbedder:
         self._info = described
         self.runtime.storage.put_info(self.identity, described)
         options = self.runtime.options
-        self.runtime.storage.put_computation(Computation.of(self.entry, options, describe_device(options.device)))
+        self.runtime.storage.put_computation(Computation.of(self.entry, options, self._device(loaded.model)))
         return loaded.model
+
+    def _device(self, model: Embedder) -> str:
+        """Where the model computes: an API's servers; the --device for a backend that reads it (with its own
+        placement under auto: the devices accelerate spread it over); the CPU for the others, whatever --device."""
+        if self.entry.family == Family.API:
+            return "the provider's servers"
+        if "device" not in self.entry.reads_options:
+            return describe_device("cpu")
+        return describe_device(self.runtime.options.device, getattr(model, "placement", ()))
 
     @property
     def computed(self) -> str | None:
