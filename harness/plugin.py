@@ -425,8 +425,9 @@ class EmbeddingSession:
             terminalreporter.write_line(f"embedding cache: {self.runtime.describe()}")
             for line in usage_lines(self.runtime.pool.usage) + fill_failure_lines(self.fill_reports):
                 terminalreporter.write_line(line)
+            unfilled = {report.name for report in self.fill_reports if report.skipped}  # said above, with why
             for entry in config.stash[SELECTED].values():
-                if isinstance(entry, CacheOnlyEntry) and entry.computation is not None:
+                if isinstance(entry, CacheOnlyEntry) and entry.computation is not None and entry.name not in unfilled:
                     terminalreporter.write_line(
                         f"{entry.name} took part from the cache alone ({entry.missing}): {entry.computation.describe()}"
                     )

@@ -115,3 +115,18 @@ def test_shards_merged_decide_every_claim_without_the_weights(tmp_path: Path) ->
     assert "took part from the cache alone" not in output
     assert with_weights and without == with_weights
     assert any(verdict is not None for verdict, *_ in without.values())
+
+
+def test_an_embedder_whose_cache_lacks_planned_inputs_is_skipped_saying_what_is_missing(tmp_path: Path) -> None:
+    shard = tmp_path / "shard"
+    fill = ["-m", "pytest", "evals/test_word_similarity.py", "-k", "rg65", "--embedder", "glove-6b-50d"]
+    output = run([*fill, "--fill-cache-only", "--cache-dir", str(shard), "-p", "no:cacheprovider"], ROOT, tmp_path)
+    assert "fill only: glove-6b-50d in" in output, output[-3000:]
+    hidden = hide(tmp_path / "hidden-all", SHARDS + OTHERS)
+    session = ["-m", "pytest", "evals/test_word_similarity.py", "-p", "no:cacheprovider", "-rs", "--no-ledger"]
+    output = run([*session, "--cache-dir", str(shard)], ROOT, tmp_path, hidden)
+    assert "glove-6b-50d took part from the cache alone" not in output, output[-3000:]
+    assert "glove-6b-50d: its plan was not filled" in output, output[-3000:]
+    assert "passed" not in output.splitlines()[-1] and "skipped" in output.splitlines()[-1], output[-3000:]
+    assert "words this session asks for: fill them where the weights are" in output, output[-3000:]
+    assert "model forward calls in this session: 0" in output, output[-3000:]
