@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 
 from embedders.versions import installed
+from evals.claims.contextual import TOKEN_LEVEL_METRICS
 from evals.claims.metrics import METRICS
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
 from evals.claims.spec import (
     CLAIMS_PATH,
+    Claim,
     ClaimsFileError,
     ComparisonSpec,
     applicable,
@@ -97,17 +99,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     code = config.stash[CLAIMS_CODE] = source_digest(root / "evals", root / "fixtures")
     plan = config.stash[SESSION].plan
     for spec in specs:
-        claim = spec.claim
         for entry in spec.entries:
-            plan.add(
-                entry,
-                Need(
-                    f"claim {claim.id} {claim.metric} {sorted(claim.params)} {settings!r} {code}",
-                    lambda info, metric=claim.metric, params=dict(claim.params): METRICS[metric].inputs(
-                        settings, info, **params
-                    ),
-                ),
-            )
+            plan.add(entry, _need(spec.claim, settings, code))
+    if config.option.fill_cache_only:
+        # a shard embeds what any session can ask of its embedders: every claim each can take part in, whatever
+        # meets it on the other side (the deciding machine may have counterparts this one lacks)
+        _, claims = load_claims(_claims_path(config))
+        for entry in config.stash[SELECTED].values():
+            if entry.unavailable_reason():
+                continue  # the fill says it could not fill it, and why
+            for claim in claims:
+                sides = (claim.subject, claim.reference, claim.anchor, claim.anchor_proxy)
+                member = any(side is not None and side.members([entry]) for side in sides)
+                if member and (claim.metric not in TOKEN_LEVEL_METRICS or entry.token_vectors):
+                    plan.add(entry, _need(claim, settings, code))
+
+
+def _need(claim: Claim, settings: Settings, code: str) -> Need:
+    """A claim's inputs for one embedder, described by what decides them."""
+    return Need(
+        f"claim {claim.id} {claim.metric} {sorted(claim.params)} {settings!r} {code}",
+        lambda info, metric=claim.metric, params=dict(claim.params): METRICS[metric].inputs(settings, info, **params),
+    )
 
 
 def _settings(config: pytest.Config) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import sys
@@ -15,6 +16,7 @@ import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.devices import describe_device
+from evals.claims.spec import CLAIMS_PATH
 from evals.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from evals.records import MeasurementRecord
 from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
@@ -38,6 +40,7 @@ RESOLVER = pytest.StashKey[Resolver]()
 SESSION = pytest.StashKey["EmbeddingSession"]()
 EVALS = Path(__file__).resolve().parent.parent / "evals"
 SHARED = "embedding_claims_shared"  # the key of the session's Shared in an xdist worker's input
+STAND_INS = "embedding_claims_stand_ins"  # and of the computations its embedders without weights stand on
 DATASET_FIXTURES = {
     "word_pairs": Kind.WORD_PAIRS,
     "analogies": Kind.ANALOGIES,
@@ -54,9 +57,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("list_embedders"):
         mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
-        runtime = Runtime(mode, folder, options=load_options(config))
+        # read only: listing neither makes the cache folder nor writes to it
+        runtime = Runtime("ro" if mode == "rw" else mode, folder, options=load_options(config))
+        scope = plan_scope(config, Resolver(dataset_paths(config.getoption("dataset"))))
         try:
-            print(embedder_table([runtime.stand_in(entry) for entry in EMBEDDERS.values()]))
+            print(embedder_table([runtime.stand_in(entry, scope) for entry in EMBEDDERS.values()]))
         finally:
             runtime.close()
         return 0
@@ -98,16 +103,23 @@ def pytest_configure(config: pytest.Config) -> None:
     shared = Shared.from_json(workerinput[SHARED]) if workerinput and SHARED in workerinput else None
     interactive = sys.__stderr__ is not None and sys.__stderr__.isatty() and workerinput is None
     runtime = Runtime(mode, folder, shared, options=load_options(config), interactive=interactive)
+    resolver = config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
+    scope = plan_scope(config, resolver)
+    # an xdist worker stands on the computations its controller chose (one may have been merged in meanwhile)
+    chosen = json.loads(workerinput[STAND_INS]) if workerinput and STAND_INS in workerinput else None
+
+    def here(entry: EmbedderEntry) -> EmbedderEntry:
+        return runtime.stand_in(entry, scope, None if chosen is None else chosen.get(entry.name, ""))
+
     # every registered embedder, as it can take part here: loaded, or standing on the vectors the cache holds
-    config.stash[CANDIDATES] = {name: runtime.stand_in(entry) for name, entry in EMBEDDERS.items()}
-    chosen = [runtime.stand_in(entry) for group in config.getoption("embedder") for entry in group]
-    if not chosen:
+    config.stash[CANDIDATES] = {name: here(entry) for name, entry in EMBEDDERS.items()}
+    selected = [here(entry) for group in config.getoption("embedder") for entry in group]
+    if not selected:
         # the default session: what runs here; the rest is named once in the summary, not skipped test by test
-        chosen = [entry for entry in config.stash[CANDIDATES].values() if entry.unavailable_reason() is None]
-        config.stash[NOT_HERE] = [name for name in EMBEDDERS if name not in {entry.name for entry in chosen}]
-    config.stash[SELECTED] = {entry.name: entry for entry in chosen}
-    config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
-    session = EmbeddingSession(runtime)
+        selected = [entry for entry in config.stash[CANDIDATES].values() if entry.unavailable_reason() is None]
+        config.stash[NOT_HERE] = [name for name in EMBEDDERS if name not in {entry.name for entry in selected}]
+    config.stash[SELECTED] = {entry.name: entry for entry in selected}
+    session = EmbeddingSession(runtime, scope)
     config.stash[SESSION] = session
     config.pluginmanager.register(session, "embedding-claims-session")
     config.addinivalue_line("markers", "xdist_group(name): keep an embedder's tests on one xdist worker")
@@ -117,6 +129,28 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION, None)
     if session is not None:
         session.runtime.close()
+
+
+def plan_scope(config: pytest.Config, resolver: Resolver) -> str:
+    """What decides the inputs any session can ask of an embedder, whatever it selects: the evals' and claims' code
+    and data loaders, the claims file, the open-vocabulary size and which datasets have a copy. Never a path, so a
+    shard filled on another machine has the same scope."""
+    root = EVALS.parent
+    claims: Path = config.getoption("claims", None) or CLAIMS_PATH
+    parts = {
+        "code": source_digest(root / "evals", root / "fixtures"),
+        "claims": claims.read_text(),
+        "open_vocabulary_size": config.getoption("open_vocabulary_size"),
+        "datasets": sorted(name for name in DATASETS if resolver.locate(name) is not None),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _whole_evals(config: pytest.Config) -> bool:
+    """Whether the session collected every eval: what a fill-only session must have to fill a complete shard."""
+    given = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    narrowed = config.option.keyword or config.option.markexpr or config.getoption("deselect", None)
+    return not narrowed and given == [EVALS] and all("::" not in arg for arg in config.args)
 
 
 def _embedder_param(entry: EmbedderEntry, *values: object, ids: tuple[str, ...] = ()) -> object:
@@ -233,7 +267,10 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
             "protocol": [str(arg) for arg in args],
             "code": session.task_code,
         }
-        record = results.get_or_compute("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
+        try:
+            record = results.get_or_compute("measurement", key, lambda: _storable(evaluate(embedder, dataset, *args)))
+        except EmbedderUnavailable as error:  # on the cache alone, which lacks inputs no plan listed
+            pytest.skip(str(error))
         measurement = _measurement(record, embedder.info, dataset.info)  # type: ignore[arg-type]
         measurement.computed = getattr(embedder, "computed", None)
         return measurement
@@ -299,13 +336,20 @@ class FillOnly:
     filled: list[str]
     failed: list[str]
     seconds: float
+    whole: bool  # every eval was collected, so the shard serves a session without the weights
 
     def summary(self, device: str) -> str:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6  # kB on Linux: the process's peak RSS
         failed = f"; not filled: {', '.join(self.failed)}" if self.failed else ""
+        part = (
+            ""
+            if self.whole
+            else "; a part of the evals only (-k, -m, --deselect or a narrower path), so a session without these "
+            "weights will not stand on this shard: fill with `pytest evals/` for that"
+        )
         return (
             f"fill only: {', '.join(self.filled) or 'nothing planned'} in {self.seconds:.1f} s on {device}, peak RSS "
-            f"{peak:.2f} GB{failed}; no test ran (merge this cache with python -m runtime.merge)"
+            f"{peak:.2f} GB{failed}{part}; no test ran (merge this cache with python -m runtime.merge)"
         )
 
 
@@ -313,8 +357,9 @@ class EmbeddingSession:
     """The session's embedding state, kept on the config (as pytest-xdist keeps its DSession): the runtime, the
     embedding plan, the measurement records and whether any eval ran."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, scope: str) -> None:
         self.runtime = runtime
+        self.scope = scope  # see plan_scope: a complete shard is recorded under it
         self.plan = EmbeddingPlan()
         self.records: list[MeasurementRecord] = []
         self.ran_evals = False
@@ -354,8 +399,16 @@ class EmbeddingSession:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: object) -> None:
-        # xdist controller: every worker uses this session's token and scratch store
+        # xdist controller: every worker uses this session's token and scratch store, and stands on the same
+        # computations (by key) for the embedders whose weights are not here
         node.workerinput[SHARED] = self.runtime.shared.to_json()  # type: ignore[attr-defined]
+        config: pytest.Config = node.config  # type: ignore[attr-defined]
+        chosen = {
+            entry.name: entry.computation.key
+            for entry in config.stash[CANDIDATES].values()
+            if isinstance(entry, CacheOnlyEntry) and entry.computation is not None
+        }
+        node.workerinput[STAND_INS] = json.dumps(chosen)  # type: ignore[attr-defined]
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtestloop(self, session: pytest.Session):
@@ -386,7 +439,15 @@ class EmbeddingSession:
         for name, entry in selected.items():
             if name not in plan.entries:  # unavailable here, or none of the session's tests and claims need it
                 failed.add(f"{name} ({entry.unavailable_reason() or 'nothing in this session needs it'})")
-        self.fill_only = FillOnly(sorted(plan.entries), sorted(failed), time.perf_counter() - started)
+        # a shard of every eval (and, from the claims plugin, of every claim its embedders can take part in) is
+        # complete for any session of the same scope: one without the weights may stand on it
+        whole = _whole_evals(session.config)
+        if whole:
+            attempted = {report.name for report in self.fill_reports}
+            for name in plan.entries:
+                if name in attempted and name not in failed:
+                    self.runtime.mark_complete(plan.entries[name], self.scope)
+        self.fill_only = FillOnly(sorted(plan.entries), sorted(failed), time.perf_counter() - started, whole)
         self.ran_evals = True  # the embeddings section says what was filled
         session.items[:] = []
 

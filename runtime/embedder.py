@@ -21,13 +21,12 @@ from embedders import (
     Embedder,
     EmbedderEntry,
     EmbedderInfo,
-    EmbedderUnavailable,
     Embeddings,
     Family,
     WordInContext,
 )
 from embedders.devices import describe_device
-from runtime.computation import CacheOnlyEntry, Computation
+from runtime.computation import CacheIncomplete, CacheOnlyEntry, Computation
 from runtime.pool import Usage
 from runtime.store import EMBEDDED, NOT_EMBEDDED, TRUNCATED, CacheWarning, input_key
 
@@ -150,7 +149,7 @@ class CachedEmbedder:
             missing = [i for i in missing if keys[i] not in found]
         if missing:
             if isinstance(self.entry, CacheOnlyEntry):
-                raise EmbedderUnavailable(self.entry.lacking(f"{len(missing):,} of the {len(distinct):,} {form}"))
+                raise CacheIncomplete(self.entry.lacking(f"{len(missing):,} of the {len(distinct):,} {form}"))
             model = self.model()
             if self.space != space:  # the loaded model is not the described one: nothing looked up applies
                 return self.embed(form, inputs, planned=planned, refresh=refresh)

@@ -16,6 +16,7 @@ folder without the database, OUT being one of the shards), with a message naming
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sqlite3
 import sys
@@ -47,10 +48,19 @@ class Table:
     name: str
     columns: tuple[str, ...]  # the key first
     intact: Callable[..., bool]
-    # whether other bytes under a held key are a conflict: a computation record differs only in when its machine
-    # first wrote it (the same identity on the same device), so the one held is kept and nothing is reported
-    conflicts: bool = True
+    # whether a shard's row says what OUT's row under the same key says (else a conflict): the same bytes, but for
+    # a computation record, which may differ in when its machine first wrote it
+    same: Callable[[tuple, tuple], bool] = lambda held, row: tuple(held) == tuple(row)
     required: bool = True  # False: a shard written before the table existed lacks it
+
+
+def same_computation(held: tuple, row: tuple) -> bool:
+    def without_time(record: tuple) -> tuple:
+        data = json.loads(record[3])
+        data.pop("written", None)
+        return (*record[:3], data)
+
+    return tuple(held) == tuple(row) or without_time(held) == without_time(row)
 
 
 TABLES = (
@@ -59,7 +69,7 @@ TABLES = (
         "computations",
         ("key", "identity", "recipe", "record", "checksum"),
         computation_row_intact,
-        conflicts=False,
+        same_computation,
         required=False,
     ),
     Table("vectors", ("key", "found", "vector", "checksum"), vector_row_intact),
@@ -190,7 +200,7 @@ def copy_batch(out: sqlite3.Connection, table: Table, intact: list, report: Shar
             held = stored.get(row[0])
             if held is None:
                 new.append(row)
-            elif tuple(held) == tuple(row) or not table.conflicts:
+            elif table.intact(*held) and table.same(held, row):
                 report.already += 1
             else:
                 report.conflicts += 1

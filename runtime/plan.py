@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from embedders import EmbedderEntry, EmbedderInfo
+from runtime.store import input_key
 
 # input form (see embedders.INPUT_FORMS; and "vocabulary": the head size of a static model's own word list) -> inputs
 Inputs = dict[str, list]
@@ -63,6 +64,13 @@ class EmbeddingPlan:
             for form, items in listed.items():
                 union.setdefault(form, {}).update(dict.fromkeys(items))
         return {form: list(items) for form, items in union.items()}, failed
+
+
+def complete_plan_key(space: str, scope: str) -> bytes:
+    """Where a fill-only session records that it embedded every input any session of ``scope`` (the same evals,
+    claims and datasets, see harness.plugin.plan_scope) can ask of the embedder with this key space: what lets a
+    session without the weights stand on those vectors, whatever it selects."""
+    return input_key(space, "complete plan", scope)
 
 
 @dataclass

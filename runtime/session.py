@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedders import EmbedderEntry, EmbedderUnavailable, LoadOptions
-from runtime.computation import CacheOnlyEntry, choose
+from runtime.computation import CacheIncomplete, CacheOnlyEntry, choose
 from runtime.embedder import CachedEmbedder, CachedVocabularyEmbedder
-from runtime.plan import EmbeddingPlan, FillReport, describe_failure
+from runtime.plan import EmbeddingPlan, FillReport, complete_plan_key, describe_failure
 from runtime.pool import ModelPool
 from runtime.results import ResultCache
 from runtime.store import MODES, EmbeddingStore, Storage, default_cache_dir, input_key
@@ -92,19 +92,34 @@ class Runtime:
 
     # ------------------------------------------------------------ embedders
 
-    def stand_in(self, entry: EmbedderEntry) -> EmbedderEntry:
-        """The entry itself when it can run here; else, when the cache holds vectors a machine with its weights
-        computed (under the same recipe: code and what it computes), an entry standing on those vectors alone."""
+    def stand_in(self, entry: EmbedderEntry, scope: str, chosen: str | None = None) -> EmbedderEntry:
+        """The entry itself when it can run here; else, when a fill-only session where its weights were embedded
+        everything a session of this ``scope`` can ask of it (under the same recipe: code and what it computes), an
+        entry standing on those vectors alone. ``chosen``: the computation the session's first process chose, so
+        that every process stands on the same one. Never under refresh (which recomputes, needing the weights) or
+        off (which reads no cache)."""
         reason = entry.unavailable_reason()
-        if reason is None or self.mode == "off":
+        if reason is None or self.mode in ("off", "refresh"):
             return entry
         try:
             recipe = entry.recipe(self.options)
         except Exception:  # its code cannot be read: it stays unavailable, saying why it is
             return entry
-        described = [c for c in self.storage.get_computations(recipe=recipe) if self.storage.get_info(c.identity)]
-        computation = choose(described, self.options)
+        complete = []
+        for computation in self.storage.get_computations(recipe=recipe):
+            info = self.storage.get_info(computation.identity)
+            space = f"{computation.identity}:{info.fingerprint}" if info else None
+            if space and self.storage.get_result(complete_plan_key(space, scope)) is not None:
+                complete.append(computation)
+        if chosen is not None:
+            complete = [computation for computation in complete if computation.key == chosen]
+        computation = choose(complete, self.options)
         return entry if computation is None else CacheOnlyEntry.standing_in(entry, computation, reason)
+
+    def mark_complete(self, entry: EmbedderEntry, scope: str) -> None:
+        """Record that this fill-only session embedded everything a session of ``scope`` can ask of the entry."""
+        cached = self.embedder(entry)
+        self.storage.put_result(complete_plan_key(cached.space, scope), b"{}")
 
     def embedder(self, entry: EmbedderEntry) -> CachedEmbedder:
         """The embedder behind the store, described (from the store, else by loading). Raises
@@ -221,6 +236,7 @@ class Runtime:
         if seen.exists():
             return
         refresh = self.mode == "refresh"
+        incomplete = ""
         try:
             cached = self.embedder(entry)
             marker = input_key(cached.space, "plan", digest)
@@ -242,15 +258,16 @@ class Runtime:
                         planned += len(items)
                 if not report.unlisted:  # a need that failed to list may list more next time: not done
                     self.storage.put_result(marker, json.dumps({"planned": planned}).encode())
-        except EmbedderUnavailable as error:  # standing on the cache alone, which lacks planned inputs
-            report.skipped = str(error)
+        except CacheIncomplete as error:  # standing on the cache alone, which lacks planned inputs
+            report.skipped = incomplete = str(error)
         except Exception as error:  # its tests meet the same failure and report it; the other embedders go on
             report.skipped = describe_failure(error)
         finally:
             # whatever happened, once per session: the other processes neither retry a failed load nor count twice;
-            # an embedder standing on the cache alone is skipped by them with the reason written here
+            # an embedder standing on the cache alone, which lacks planned inputs, is skipped by them saying so (any
+            # other failure its tests meet again, and report)
             seen.parent.mkdir(parents=True, exist_ok=True)
             written = seen.with_name(f"{seen.name}.{os.getpid()}")  # then renamed: never seen half written
-            written.write_text(report.skipped if report.skipped and isinstance(entry, CacheOnlyEntry) else "")
+            written.write_text(incomplete)
             os.replace(written, seen)
         self.reports.append(report)

@@ -313,6 +313,10 @@ class EmbeddingStore:
             return []
         column, value = ("recipe", recipe) if recipe is not None else ("identity", identity)
         try:
+            # a store written before computations were recorded, opened read-only, lacks the table: none recorded
+            held = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'computations'"
+            if connection.execute(held).fetchone() is None:
+                return []
             rows = connection.execute(
                 f"SELECT key, identity, recipe, record, checksum FROM computations WHERE {column} = ?", (value,)
             ).fetchall()

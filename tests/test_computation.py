@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from embedders import EMBEDDERS, EmbedderUnavailable, LoadOptions
 from runtime.computation import CacheOnlyEntry, Computation, ComputationError, choose
 from runtime.merge import merge
+from runtime.plan import complete_plan_key
 from runtime.session import Runtime
 from runtime.store import DATABASE, EmbeddingStore
 
@@ -126,17 +127,21 @@ def test_an_unavailable_embedder_stands_in_only_on_a_described_computation_of_it
     assert hub.unavailable_reason() is not None  # no 7B weights on this machine
     runtime = Runtime("rw", tmp_path)
     try:
-        assert runtime.stand_in(hub) is hub
-        assert runtime.stand_in(GLOVE) is GLOVE  # it can run here: it never stands on the cache
+        assert runtime.stand_in(hub, "scope") is hub
+        assert runtime.stand_in(GLOVE, "scope") is GLOVE  # it can run here: it never stands on the cache
         record = replace(
             computation(), embedder=hub.name, identity="llama-identity", recipe=hub.recipe(), stamp="hf:x@abc"
         )
         runtime.storage.put_computation(record)
-        assert runtime.stand_in(hub) is hub  # no description of that identity: nothing to stand on
-        info = GLOVE.load().info
-        runtime.storage.put_info("llama-identity", replace(info, name=hub.name))
-        standing = runtime.stand_in(hub)
-        assert isinstance(standing, CacheOnlyEntry)
+        assert runtime.stand_in(hub, "scope") is hub  # no description of that identity: nothing to stand on
+        info = replace(GLOVE.load().info, name=hub.name)
+        runtime.storage.put_info("llama-identity", info)
+        assert runtime.stand_in(hub, "scope") is hub  # no fill-only session embedded all of this scope for it
+        runtime.storage.put_result(complete_plan_key(f"llama-identity:{info.fingerprint}", "scope"), b"{}")
+        assert runtime.stand_in(hub, "another scope") is hub
+        assert runtime.stand_in(hub, "scope", chosen="another computation") is hub
+        standing = runtime.stand_in(hub, "scope", chosen=record.key)
+        assert isinstance(standing, CacheOnlyEntry) and standing == runtime.stand_in(hub, "scope")
         assert standing.unavailable_reason() is None
         assert standing.identity(LoadOptions(dtype="bfloat16")) == "llama-identity"
         with pytest.raises(EmbedderUnavailable, match="not inputs"):
@@ -149,9 +154,29 @@ def test_an_unavailable_embedder_stands_in_only_on_a_described_computation_of_it
         runtime.close()
 
 
-def test_off_never_stands_in(tmp_path: Path) -> None:
-    runtime = Runtime("off", tmp_path)
+@pytest.mark.parametrize("mode", ["off", "refresh"])
+def test_off_and_refresh_never_stand_in(tmp_path: Path, mode: str) -> None:
+    runtime = Runtime(mode, None if mode == "off" else tmp_path)
     try:
-        assert runtime.stand_in(EMBEDDERS["llama2-7b"]) is EMBEDDERS["llama2-7b"]
+        assert runtime.stand_in(EMBEDDERS["llama2-7b"], "scope") is EMBEDDERS["llama2-7b"]
     finally:
         runtime.close()
+
+
+def test_a_read_only_cache_from_before_computations_were_recorded_keeps_serving(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DATABASE) as connection:
+        connection.execute("CREATE TABLE vectors (key BLOB PRIMARY KEY, found INTEGER, vector BLOB, checksum BLOB)")
+    store = EmbeddingStore(tmp_path, writable=False)
+    assert store.get_computations(recipe="any") == [] and store.broken is None
+
+
+def test_merge_reports_a_computation_record_that_says_something_else_under_the_same_key(tmp_path: Path) -> None:
+    first = computation()
+    other = replace(first, stamp="sha256:other weights")  # the same key (identity, device, machine), other content
+    for name, record in (("a", first), ("b", other)):
+        store = EmbeddingStore(tmp_path / name)
+        store.put_computation(record)
+        store.close()
+    reports = merge(tmp_path / "out", [tmp_path / "a", tmp_path / "b"])
+    assert (reports[1].conflicts, reports[1].copied) == (1, 0)  # reported, and a's record kept
+    assert EmbeddingStore(tmp_path / "out").get_computations(identity=first.identity) == [first]

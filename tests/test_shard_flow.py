@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 
 from ledger.file import read_ledger
 from runtime.pool import Usage
+from runtime.store import DATABASE, info_from_json, input_key
 from tests.hidden_weights import hide
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,16 +119,35 @@ def test_shards_merged_decide_every_claim_without_the_weights(tmp_path: Path) ->
     assert any(verdict is not None for verdict, *_ in without.values())
 
 
-def test_an_embedder_whose_cache_lacks_planned_inputs_is_skipped_saying_what_is_missing(tmp_path: Path) -> None:
-    shard = tmp_path / "shard"
-    fill = ["-m", "pytest", "evals/test_word_similarity.py", "-k", "rg65", "--embedder", "glove-6b-50d"]
-    output = run([*fill, "--fill-cache-only", "--cache-dir", str(shard), "-p", "no:cacheprovider"], ROOT, tmp_path)
-    assert "fill only: glove-6b-50d in" in output, output[-3000:]
+def test_only_a_whole_shard_stands_in_and_rows_lost_since_skip_its_tests_saying_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    shard, home = tmp_path / "shard", tmp_path / "home"
     hidden = hide(tmp_path / "hidden-all", SHARDS + OTHERS)
+    listing = ["-m", "pytest", "--list-embedders", f"--cache-dir={shard}"]
+    fill = ["-m", "pytest", "evals/", "--embedder", "glove-6b-50d", "--fill-cache-only", "--cache-dir", str(shard)]
+
+    # a part of the evals only: another session may ask for more, so none stands on it
+    output = run([*fill, "-k", "rg65", "-p", "no:cacheprovider"], ROOT, home)
+    assert "a part of the evals only" in output, output[-3000:]
+    glove = next(line for line in run(listing, ROOT, home, hidden).splitlines() if line.startswith("glove-6b-50d"))
+    assert "unavailable: glove-6b-50d:" in glove, glove
+
+    output = run([*fill, "-p", "no:cacheprovider"], ROOT, home)
+    assert "a part of the evals only" not in output, output[-3000:]
+    glove = next(line for line in run(listing, ROOT, home, hidden).splitlines() if line.startswith("glove-6b-50d"))
+    assert "from the cache alone" in glove, glove
+
+    # rows lost after the shard was filled (a damaged copy): the tests skip, saying what is missing and how to fill it
+    with sqlite3.connect(shard / DATABASE) as connection:
+        ((identity, info),) = connection.execute("SELECT identity, info FROM infos").fetchall()
+        space = f"{identity}:{info_from_json(info).fingerprint}"
+        lost = [(input_key(space, "words", word),) for word in ("cord", "smile", "rooster", "voyage")]  # RG65's
+        assert connection.executemany("DELETE FROM vectors WHERE key = ?", lost).rowcount == 4
     session = ["-m", "pytest", "evals/test_word_similarity.py", "-p", "no:cacheprovider", "-rs", "--no-ledger"]
-    output = run([*session, "--cache-dir", str(shard)], ROOT, tmp_path, hidden)
-    assert "glove-6b-50d took part from the cache alone" not in output, output[-3000:]
+    output = run([*session, "--cache-dir", str(shard)], ROOT, home, hidden)
     assert "glove-6b-50d: its plan was not filled" in output, output[-3000:]
+    assert "glove-6b-50d took part from the cache alone" not in output, output[-3000:]
     assert "passed" not in output.splitlines()[-1] and "skipped" in output.splitlines()[-1], output[-3000:]
-    assert "words this session asks for: fill them where the weights are" in output, output[-3000:]
+    assert "but not 4 of the" in output and "this session asks for: fill them where the weights" in output
     assert "model forward calls in this session: 0" in output, output[-3000:]

@@ -316,6 +316,9 @@ class ClaimRun:
                 for form, by_claim in needed.items():
                     try:
                         memo.vectors(form, list(dict.fromkeys(i for items in by_claim.values() for i in items)))
+                    except EmbedderUnavailable as error:  # on the cache alone, which lacks some of these inputs
+                        for claim_id in by_claim:
+                            failed[name, claim_id] = f"unavailable: {error}"
                     except Exception:
                         for claim_id in by_claim:
                             failed[name, claim_id] = f"embedding {form} inputs with {name} failed: {_reason()}"
