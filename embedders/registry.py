@@ -8,6 +8,7 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from embedders.base import Embedder, EmbedderUnavailable, Family, LoadOptions
 from embedders.disk import cached_sha256
 from embedders.versions import module_versions
+from embedders.weights import hub_cache, hub_snapshot, snapshot_identity
 from runtime.registry import Registry
 
 Loader = Callable[[LoadOptions], Embedder]
@@ -130,7 +132,7 @@ def path_stamp(path: Path) -> str:
 
 class SpecForm(Protocol):
     """A kind of --embedder value, ``FORM:ARGUMENT``, that names a model by where it is rather than by a registered
-    name: the user's files, a model on a server."""
+    name: the user's files, a hub id in the local cache, a model on a server."""
 
     @property
     def name(self) -> str: ...
@@ -151,40 +153,71 @@ class SpecForm(Protocol):
         ...
 
 
+# ORG/NAME as the Hugging Face Hub spells a model id: letters, digits, '-', '_' and '.'
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
 @dataclass(frozen=True)
 class PathFormat:
-    """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``."""
+    """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``; with ``hub_ids``, also
+    ``FORMAT:ORG/NAME`` from the local Hugging Face cache when no such path exists."""
 
     name: str
     family: Family
     summary: str
-    opener: Callable[[Path, LoadOptions], Embedder]
+    opener: Callable[[str, Path, LoadOptions], Embedder]  # (the embedder's name, the path, the load options)
     check: Callable[[Path], None]  # raises ValueError on a path this format cannot open
     has_vocabulary: bool = False
     # what most models of the format have; one that turns out otherwise says so in its info when loaded
     token_vectors: bool = False
     reads_options: tuple[str, ...] = ()
+    hub_ids: bool = False
+    # the family and parameter count the model's own files state (config.json, weight headers), read without
+    # loading the weights; without it, the format's family and an unknown size
+    measure: Callable[[Path], tuple[Family, int | None]] | None = None
 
     @property
     def argument(self) -> str:
-        return "PATH"
+        return "PATH_OR_HUB_ID" if self.hub_ids else "PATH"
 
     def resolve(self, spec: str, argument: str) -> EmbedderEntry:
-        path = Path(argument).expanduser()
-        if not path.exists():
-            raise ValueError(f"{path} does not exist")
+        path = self.locate(argument)
         self.check(path)
         return self.entry(spec, path)
 
+    def locate(self, argument: str) -> Path:
+        """The path itself when it exists (a folder or file, whatever it looks like); else a hub id's snapshot."""
+        if not argument.strip():
+            raise ValueError(f"nothing after '{self.name}:'; give {self.name}:{self.argument}")
+        path = Path(argument).expanduser()
+        if path.exists():
+            return path
+        if not (self.hub_ids and HUB_ID.fullmatch(argument)):
+            raise ValueError(f"{path} does not exist")
+        try:
+            snapshot = hub_snapshot(argument)
+            cache = hub_cache()
+        except ImportError:  # huggingface_hub is what knows where the cache is
+            raise ValueError(f"{argument} is not a path here, and huggingface_hub is not installed") from None
+        if snapshot is None:
+            raise ValueError(
+                f"{argument} is neither a path here nor a model whose files are all in the local Hugging Face cache "
+                f"({cache}); get it with `hf download {argument}` (nothing is downloaded during a run), or give "
+                "the model's folder"
+            )
+        return snapshot
+
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
+        family, parameters = self.measure(path) if self.measure else (self.family, None)
         return EmbedderEntry(
             name=spec,
-            family=self.family,
-            parameters=None,
+            family=family,
+            parameters=parameters,
             dimension=None,
             summary=f"{self.summary} from {path}",
-            loader=functools.partial(self.opener, path),
-            stamp=lambda: path_stamp(path),
+            loader=functools.partial(self.opener, spec, path),
+            # a hub snapshot by its commit, which names its content: hashing many GB again would add nothing
+            stamp=lambda: snapshot_identity(path) or path_stamp(path),
             has_vocabulary=self.has_vocabulary,
             token_vectors=self.token_vectors,
             reads_options=self.reads_options,
@@ -249,10 +282,21 @@ def register_path_format(
     has_vocabulary: bool = False,
     token_vectors: bool = False,
     reads_options: Sequence[str] = (),
-) -> Callable[[Callable[[Path, LoadOptions], Embedder]], Callable[[Path, LoadOptions], Embedder]]:
-    def decorate(opener: Callable[[Path, LoadOptions], Embedder]) -> Callable[[Path, LoadOptions], Embedder]:
+    hub_ids: bool = False,
+    measure: Callable[[Path], tuple[Family, int | None]] | None = None,
+) -> Callable[[Callable[[str, Path, LoadOptions], Embedder]], Callable[[str, Path, LoadOptions], Embedder]]:
+    def decorate(opener: Callable[[str, Path, LoadOptions], Embedder]) -> Callable[[str, Path, LoadOptions], Embedder]:
         path_format = PathFormat(
-            name, family, summary, opener, check, has_vocabulary, token_vectors, tuple(reads_options)
+            name,
+            family,
+            summary,
+            opener,
+            check,
+            has_vocabulary,
+            token_vectors,
+            tuple(reads_options),
+            hub_ids,
+            measure,
         )
         SPEC_FORMS.register(name, path_format)
         return opener
@@ -262,6 +306,10 @@ def register_path_format(
 
 class SpecError(ValueError):
     """An --embedder value that names nothing we can load."""
+
+
+# forms renamed since: the old spelling is refused with the new one, never silently taken as a second way
+RENAMED_FORMS = {"sbert": "st"}
 
 
 def resolve(spec: str) -> EmbedderEntry:
@@ -275,6 +323,9 @@ def resolve(spec: str) -> EmbedderEntry:
             return SPEC_FORMS[form].resolve(spec, argument)
         except ValueError as error:
             raise SpecError(f"--embedder {spec}: {error}") from None
+    if sep and form in RENAMED_FORMS:
+        renamed = RENAMED_FORMS[form]
+        raise SpecError(f"--embedder {spec}: '{form}:' is now '{renamed}:'; give {renamed}:{argument}")
     raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORM:ARGUMENT.\n{valid_choices()}")
 
 

@@ -151,7 +151,8 @@ def add_options(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="embedder(s) to evaluate: a registered name (see --list-embedders) or FORM:ARGUMENT for your own files, "
         "e.g. word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
-        "fasttext:/path/cc.en.300.bin, or a model on an OpenAI-compatible server: openai:MODEL or "
+        "fasttext:/path/cc.en.300.bin, st:BAAI/bge-small-en-v1.5 or llm:Qwen/Qwen2.5-0.5B (a hub id in the local "
+        "Hugging Face cache, or a folder), or a model on an OpenAI-compatible server: openai:MODEL or "
         "openai:MODEL@BASE_URL, e.g. openai:nomic-embed-text@http://localhost:11434/v1 (key, if needed, from "
         "$OPENAI_API_KEY; dimension asked of the server). Repeat or separate with commas. Default: every registered "
         "embedder, those unavailable here skipped with how to get them.",
@@ -212,7 +213,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--trust-remote-code",
         action="store_true",
         default=False,
-        help="let model folders (llm:, sbert: paths) run the Python code they ship (transformers' "
+        help="let model folders (llm:, st: paths and hub ids) run the Python code they ship (transformers' "
         "trust_remote_code). Off by default: read that code first. Recorded in the embedder's weights identity.",
     )
     group.addoption(
