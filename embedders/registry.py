@@ -10,7 +10,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -50,6 +50,8 @@ class EmbedderEntry:
     # the LoadOptions fields its loader reads: only these go into its identity, so --llm-strategy does not make
     # GloVe's vectors look new
     reads_options: tuple[str, ...] = ()
+    # the LLM extraction strategy its spec chose (``NAME#STRATEGY``), which overrides --llm-strategy for it alone
+    llm_strategy: str | None = None
     # what stands for the name in identities when the name holds what differs between machines or runs (a server's
     # URL and port): the same served model keeps its cached vectors wherever it is served from
     portable_name: str | None = None
@@ -66,7 +68,14 @@ class EmbedderEntry:
         reason = self.unavailable_reason()
         if reason:
             raise EmbedderUnavailable(reason)
-        return self.loader(options)
+        embedder = self.loader(self.options_for(options))
+        if self.llm_strategy:  # one loader serves NAME and NAME#STRATEGY: the model is named as its spec chose it
+            embedder.info = replace(embedder.info, name=self.name)
+        return embedder
+
+    def options_for(self, options: LoadOptions) -> LoadOptions:
+        """The session's load options as this entry applies them: its own strategy, if its spec chose one."""
+        return replace(options, llm_strategy=self.llm_strategy) if self.llm_strategy else options
 
     def identity(self, options: LoadOptions = LoadOptions()) -> str:  # noqa: B008
         """A digest that changes whenever the vectors ``load()`` would give could change, computed without loading:
@@ -75,6 +84,7 @@ class EmbedderEntry:
         return _digest(self.identity_parts(options))
 
     def identity_parts(self, options: LoadOptions = LoadOptions()) -> dict[str, Any]:  # noqa: B008
+        options = self.options_for(options)
         return {
             "name": self.portable_name or self.name,
             "family": str(self.family),
@@ -88,6 +98,7 @@ class EmbedderEntry:
         """What a session without the weights looks this embedder's stored vectors up by: its identity without what
         only a machine with the weights can state (their stamp, the installed packages) and without the options that
         change only numerics (device, dtype), which the stored computation records instead."""
+        options = self.options_for(options)
         return _digest(
             {
                 "name": self.portable_name or self.name,
@@ -317,10 +328,26 @@ def resolve(spec: str) -> EmbedderEntry:
     spec = spec.strip()
     if spec in EMBEDDERS:
         return EMBEDDERS[spec]
-    form, sep, argument = spec.partition(":")
+    base, strategy = split_strategy(spec)
+    entry = _resolve_base(spec, base)
+    return entry if strategy is None else with_strategy(entry, spec, strategy)
+
+
+def split_strategy(spec: str) -> tuple[str, str | None]:
+    """``NAME#STRATEGY`` into its two parts. A '#' followed by a '/' is part of a path: no strategy has one."""
+    base, sep, strategy = spec.rpartition("#")
+    if not sep or "/" in strategy:
+        return spec, None
+    return base, strategy
+
+
+def _resolve_base(spec: str, base: str) -> EmbedderEntry:
+    if base in EMBEDDERS:
+        return EMBEDDERS[base]
+    form, sep, argument = base.partition(":")
     if sep and form in SPEC_FORMS:
         try:
-            return SPEC_FORMS[form].resolve(spec, argument)
+            return SPEC_FORMS[form].resolve(base, argument)
         except ValueError as error:
             raise SpecError(f"--embedder {spec}: {error}") from None
     if sep and form in RENAMED_FORMS:
@@ -329,12 +356,40 @@ def resolve(spec: str) -> EmbedderEntry:
     raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORM:ARGUMENT.\n{valid_choices()}")
 
 
+def with_strategy(entry: EmbedderEntry, spec: str, strategy: str) -> EmbedderEntry:
+    """The entry under the LLM extraction strategy its spec chose, named by the whole spec, so that one session
+    can compare strategies side by side (and the strategy is part of its identity, through its load options)."""
+    if "llm_strategy" not in entry.reads_options:
+        raise SpecError(
+            f"--embedder {spec}: '#{strategy}' chooses an LLM extraction strategy, but {entry.name} "
+            f"({entry.family}) takes none; only LLM backends do (e.g. smollm2-135m#prompt, llm:PATH#mean@-4)"
+        )
+    # imported here: embedders.llm registers its entries through this module, so it cannot be imported at the top
+    from embedders.llm import Strategy
+
+    if not strategy.strip():
+        raise SpecError(f"--embedder {spec}: nothing after '#'; give a strategy, e.g. {entry.name}#prompt")
+    try:
+        Strategy.parse(strategy)
+    except ValueError as error:
+        raise SpecError(f"--embedder {spec}: '#{strategy}': {error}") from None
+    return replace(entry, name=spec, llm_strategy=strategy.strip())
+
+
 def valid_choices() -> str:
     names = ", ".join(sorted(EMBEDDERS))
     return f"Registered names: {names}\n" + "\n".join(spec_form_lines())
 
 
 def spec_form_lines() -> list[str]:
-    """Every spec form, one line each, for messages and --list-embedders."""
+    """Every spec form and the strategy suffix, one line each, for messages and --list-embedders."""
+    from embedders.llm import STRATEGIES  # see with_strategy
+
     forms = [f"  {name}:{SPEC_FORMS[name].argument}: {SPEC_FORMS[name].summary}" for name in sorted(SPEC_FORMS)]
-    return ["Spec forms (FORM:ARGUMENT):", *forms]
+    strategies = ", ".join(STRATEGIES)
+    return [
+        "Spec forms (FORM:ARGUMENT):",
+        *forms,
+        f"  NAME#STRATEGY: an LLM (registered or llm:) under its own extraction strategy ({strategies}, each with "
+        "an optional @LAYER[,LAYER...]), e.g. smollm2-135m#prompt, llm:Qwen/Qwen2.5-0.5B#mean@-4",
+    ]

