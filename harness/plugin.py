@@ -16,6 +16,7 @@ import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.devices import describe_device
+from embedders.registry import spec_form_lines
 from evals.claims.spec import CLAIMS_PATH
 from evals.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from evals.records import MeasurementRecord
@@ -62,6 +63,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         scope = plan_scope(config, Resolver(dataset_paths(config.getoption("dataset"))))
         try:
             print(embedder_table([runtime.stand_in(entry, scope) for entry in EMBEDDERS.values()]))
+            print("\n".join(["", *spec_form_lines()]))  # what --embedder takes besides these names
         finally:
             runtime.close()
         return 0
