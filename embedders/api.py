@@ -37,6 +37,16 @@ BODY_EXCERPT = 300
 DIMENSION_PROBE = "dimension"  # the text embedded once to learn an undeclared model's dimension
 
 
+def key_may_travel(base_url: str) -> bool:
+    """The key goes only where nobody on the way can read it: over https, or over http to this machine. A server
+    elsewhere on plain http (a colleague's vLLM) gets no key, whatever is set."""
+    parts = urlsplit(base_url)
+    return parts.scheme == "https" or (parts.hostname or "") in LOOPBACK
+
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
 class ApiError(RuntimeError):
     """The endpoint refused or kept failing; the message never carries the key."""
 
@@ -148,7 +158,7 @@ class EmbeddingsApi:
         shown = f"{self._endpoint}/embeddings"
         payload = json.dumps({"model": self.model, "input": batch}).encode()
         headers = {"Content-Type": "application/json"}
-        if key:
+        if key and key_may_travel(self.base_url):
             headers["Authorization"] = f"Bearer {key}"
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
@@ -160,6 +170,11 @@ class EmbeddingsApi:
             except urllib.error.HTTPError as error:
                 status = error.code
                 body = _redact(_read_body(error), key)[:BODY_EXCERPT]  # cut after redacting: no key halves
+                if status in (401, 403) and key and "Authorization" not in headers:
+                    raise ApiError(
+                        f"{self.info.name}: {shown} answered {status}: it wants a key, which is sent only over https "
+                        "or to this machine (never in clear text across a network)"
+                    ) from None
                 if status in (401, 403) and not key:
                     raise ApiError(
                         f"{self.info.name}: {shown} answered {status}: it wants a key; set {self.key_variable}"

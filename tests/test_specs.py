@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from embedders import Family, LoadOptions, SpecError, resolve
+from embedders.api import key_may_travel
 from embedders.llm import smollm2_path
 from embedders.sizes import is_decoder_only, safetensors_parameters
 from harness.options import split_specs
@@ -289,3 +290,19 @@ def test_parameters_are_counted_from_safetensors_headers(tmp_path: Path) -> None
     assert safetensors_parameters([tmp_path / "packed.safetensors"]) is None  # several weights per number
     assert safetensors_parameters([tmp_path / "a.safetensors", tmp_path / "pytorch_model.bin"]) is None
     assert safetensors_parameters([]) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "travels"),
+    [
+        ("https://api.openai.com/v1", True),
+        ("https://vllm.example.org:8443/v1", True),
+        ("http://127.0.0.1:8080/v1", True),
+        ("http://localhost:11434/v1", True),
+        ("http://[::1]:8080/v1", True),
+        ("http://vllm.example.org:8000/v1", False),
+        ("http://10.0.0.5:8000/v1", False),
+    ],
+)
+def test_the_key_goes_only_over_https_or_to_this_machine(url: str, travels: bool) -> None:
+    assert key_may_travel(url) is travels
