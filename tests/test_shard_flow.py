@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from embedders import EMBEDDERS
 from ledger.file import read_ledger
 from runtime.pool import Usage
 from runtime.store import DATABASE, info_from_json, input_key
@@ -94,7 +95,9 @@ def test_shards_merged_decide_every_claim_without_the_weights(tmp_path: Path) ->
     shutil.copytree(merged, reference_cache)
     hidden = hide(tmp_path / "hidden-all", SHARDS + OTHERS)
     listed = run(["-m", "pytest", "--list-embedders", f"--cache-dir={merged}"], ROOT, tmp_path / "home-decide", hidden)
-    for line in listed.splitlines():
+    rows = [line for line in listed.splitlines() if line.split() and line.split()[0] in EMBEDDERS]
+    assert len(rows) == len(EMBEDDERS), listed
+    for line in rows:
         standing = "from the cache alone (computed on cpu" in line
         assert standing == (line.split()[0] in SHARDS), line
     output, without = decide(ROOT, tmp_path / "home-decide", merged, tmp_path / "ledger-decide", hidden)
