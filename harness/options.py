@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from embedders import EmbedderEntry, LoadOptions, SpecError, resolve
+from embedders import EmbedderEntry, LoadOptions, SpecError
+from embedders.declarations import Declarations, DeclarationsError, load_declarations
 from embedders.devices import AUTO, auto_unavailable
 from evals.expectations import ExpectationsError, load_expectations
 from evals.tasks.measurement import OOV_POLICIES
@@ -40,9 +41,19 @@ def embedder_specs(value: str) -> list[EmbedderEntry]:
         # an empty --embedder would otherwise select nothing, which the session reads as "every embedder"
         raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORMAT:PATH")
     try:
-        return [resolve(spec) for spec in specs]
-    except SpecError as error:
+        # read here, at parse time, since a declared name is resolved like a registered one (the file is small)
+        declarations = load_declarations()
+        return [declarations.resolve(spec) for spec in specs]
+    except (SpecError, DeclarationsError) as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def suite_declarations() -> Declarations:
+    """The suite's declared embedders; a file that breaks its schema is a usage error naming it and the line."""
+    try:
+        return load_declarations()
+    except DeclarationsError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def dataset_path(value: str) -> tuple[str, Path]:
@@ -149,7 +160,8 @@ def add_options(parser: pytest.Parser) -> None:
         type=embedder_specs,
         default=[],
         metavar="NAME",
-        help="embedder(s) to evaluate: a registered name (see --list-embedders) or FORMAT:PATH for your own files, "
+        help="embedder(s) to evaluate: a registered or declared name (see --list-embedders; declare your own once in "
+        "embedders.toml at the suite's root, see README) or FORMAT:PATH for your own files, "
         "e.g. word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
         "fasttext:/path/cc.en.300.bin. Repeat or separate with commas. Default: every registered embedder, "
         "those unavailable here skipped with how to get them.",
@@ -166,7 +178,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--list-embedders",
         action="store_true",
         default=False,
-        help="list registered embedders with family, size and availability here, then exit",
+        help="list registered and declared embedders (embedders.toml) with family, size and availability here, "
+        "then exit",
     )
     group.addoption(
         "--dataset",
