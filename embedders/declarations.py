@@ -145,7 +145,7 @@ def _declarations(path: Path, document: object, header: str, shown: str) -> Decl
     for number, table in enumerate(tables, start=1):
         line = lines[number - 1] if len(lines) == len(tables) else None
         name = table.get("name") if isinstance(table, dict) else None
-        label = f"{shown} #{number} ({name if isinstance(name, str) else '?'})"
+        label = f"{shown} #{number} ({name if isinstance(name, str) and name.strip() else '?'})"
         where = f"{path} line {line}" if line else str(path)
 
         def locate(key_name: str, line: int | None = line, label: str = label) -> str:
