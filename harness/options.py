@@ -12,7 +12,7 @@ import pytest
 from embedders import EmbedderEntry, LoadOptions, SpecError
 from embedders.declarations import Declarations, DeclarationsError, load_declarations
 from embedders.devices import AUTO, auto_unavailable
-from evals.expectations import ExpectationsError, load_expectations
+from evals.expectations import Expectation, ExpectationsError, load_expectations
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
 from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
@@ -128,6 +128,15 @@ def llm_strategy(value: str) -> str:
     return value
 
 
+def checked_expectations(path: Path) -> list[Expectation]:
+    """--expectations at parse time, checked against the registered and declared embedders' names."""
+    try:
+        declared = load_declarations().entries
+    except DeclarationsError as error:
+        raise ExpectationsError(f"cannot be checked against the declared embedders: {error}") from None
+    return load_expectations(path, declared)
+
+
 def load_options(config: pytest.Config) -> LoadOptions:
     """The backends' load options, from the command line, read once per process."""
     return LoadOptions(
@@ -236,7 +245,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--expectations",
-        type=readable_file("--expectations", load_expectations, ExpectationsError),
+        type=readable_file("--expectations", checked_expectations, ExpectationsError),
         default=None,
         metavar="TOML",
         help="file of expected outcomes (default: evals/expectations.toml)",

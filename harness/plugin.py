@@ -288,7 +288,8 @@ def open_vocabulary_size(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def expectations(pytestconfig: pytest.Config) -> list[Expectation]:
-    return load_expectations(pytestconfig.getoption("expectations") or DEFAULT_PATH)
+    declared = pytestconfig.stash[DECLARED].entries
+    return load_expectations(pytestconfig.getoption("expectations") or DEFAULT_PATH, declared)
 
 
 @pytest.fixture

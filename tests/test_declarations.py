@@ -21,6 +21,7 @@ from embedders.declarations import Declaration, DeclarationsError, declared_entr
 from embedders.registry import EmbedderEntry
 from evals.claims.deviations import model_deviations
 from evals.claims.spec import Claim, ClaimsFileError, Side, comparisons, load_claims
+from evals.expectations import load_expectations
 from evals.schema import NameWarning
 from ledger.file import read_ledger
 from ledger.summary import paper_text
@@ -269,6 +270,20 @@ why = "an expectation of a comparison a declared embedder joins through its fami
     # without the declarations, the name is unknown (a warning) and the expectation matches nothing (an error)
     with pytest.warns(NameWarning, match="'team-smol' is not registered"), pytest.raises(ClaimsFileError):
         load_claims(claims)
+
+
+def test_expectations_name_declared_embedders_as_registered_ones(tmp_path: Path) -> None:
+    declared = load_declarations(declare(tmp_path / "suite")).entries
+    expectations = tmp_path / "expectations.toml"
+    expectations.write_text(
+        '[[expect]]\ncheck = "word-similarity/*"\nwho = "team-glove"\nmetric = "spearman"\nat_least = 0.0\nwhy = "w"\n'
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NameWarning)
+        (expectation,) = load_expectations(expectations, declared)
+    assert expectation.who == "team-glove"
+    with pytest.warns(NameWarning, match="'team-glove' is not registered"):
+        load_expectations(expectations)
 
 
 def glove_file(path: Path, words: int = 20_000) -> Path:
