@@ -184,6 +184,7 @@ def embedder_name(name: str, where: str, declared: Collection[str] = ()) -> None
         return
     warnings.warn(
         f"{where}: embedder {name!r} is not registered here: it matches nothing unless a plugin registers it "
+        "or embedders.toml declares it "
         f"(registered: {', '.join(sorted(EMBEDDERS))}; "
         f"or FORMAT:PATH, FORMAT one of {', '.join(sorted(PATH_FORMATS))})",
         NameWarning,
