@@ -164,6 +164,13 @@ def _declarations(path: Path, document: object, header: str, shown: str) -> Decl
                 f"{locate('name')}: name {declaration.name!r} is a registered embedder "
                 f"({registered_at(EMBEDDERS[declaration.name])}): declare it under another name"
             )
+        paper = EMBEDDERS[declaration.paper_model] if declaration.paper_model else None
+        if paper is not None and paper.family != declaration.family:
+            # a claim's sides are families and names: a stand-in of another family would join the wrong side
+            raise DeclarationsError(
+                f"{locate('paper_model')}: paper_model {declaration.paper_model!r} is of family {paper.family!r}, "
+                f"this embedder of {declaration.family!r}: a stand-in is of its paper model's family"
+            )
         entries[declaration.name] = declared_entry(declaration, _resolved(declaration.spec, locate("spec")))
     return Declarations(path, entries)
 

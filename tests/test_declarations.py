@@ -145,6 +145,7 @@ SECOND = 'name = "team-smol"'  # the second table's first key (line 10); its key
             'family = "llm"\npaper_model = "gpt-4"\n',
             r"line 13: .*paper_model = 'gpt-4': is not",
         ),
+        ('family = "llm"\n', 'family = "llm"\npaper_model = "sbert-minilm"\n', r"line 13: .*is of family"),
         ('family = "llm"\n', 'family = "llm"\nsize = 3\n', r"line 13: .*unknown keys \['size'\]; allowed"),
         ('family = "llm"\n', "", r"line 9: \[\[embedder\]\] #2 \(team-smol\): missing \['family'\]"),
         ('[[embedder]]\nname = "team-smol"', '[embedder]\nname = "team-smol"', r"embedders.toml: "),
