@@ -168,8 +168,8 @@ def _declarations(path: Path, document: object, header: str, shown: str) -> Decl
         if paper is not None and paper.family != declaration.family:
             # a claim's sides are families and names: a stand-in of another family would join the wrong side
             raise DeclarationsError(
-                f"{locate('paper_model')}: paper_model {declaration.paper_model!r} is of family {paper.family!r}, "
-                f"this embedder of {declaration.family!r}: a stand-in is of its paper model's family"
+                f"{locate('paper_model')}: paper_model {declaration.paper_model!r} is of family '{paper.family}', "
+                f"this embedder of '{declaration.family}': a stand-in is of its paper model's family"
             )
         entries[declaration.name] = declared_entry(declaration, _resolved(declaration.spec, locate("spec")))
     return Declarations(path, entries)
