@@ -23,7 +23,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from embedders.base import Embedder, Family, LoadOptions
-from embedders.registry import EMBEDDERS, PATH_FORMATS, EmbedderEntry, SpecError, resolve
+from embedders.registry import (
+    EMBEDDERS,
+    SPEC_FORMS,
+    EmbedderEntry,
+    PathFormat,
+    SpecError,
+    resolve,
+    split_strategy,
+    with_strategy,
+)
 from evals.schema import FAMILIES, Invalid, choice, integer, key, key_line, read_dataclass, table_lines, text
 
 ROOT = Path(__file__).resolve().parent.parent  # the suite's root, where conftest.py and pyproject.toml are
@@ -186,16 +195,27 @@ def _resolved(spec: str, at: str) -> EmbedderEntry:
 
 
 def absent_path_entry(spec: str) -> EmbedderEntry | None:
-    """The entry of a FORMAT:PATH spec whose path is not on this machine: unavailable, saying so, yet under the
-    recipe a machine with the file computes its vectors under, so that it can take part from a merged cache.
-    None for any other spec (a file that is there but wrong is the declaration's error)."""
-    prefix, sep, raw = spec.strip().partition(":")
-    if not sep or prefix not in PATH_FORMATS:
+    """The entry of a FORMAT:PATH_OR_HUB_ID spec (with its #STRATEGY, if any) whose path or hub snapshot is not on
+    this machine: unavailable, saying so, yet under the recipe a machine with the weights computes its vectors
+    under, so that it can take part from a merged cache. None for any other spec (weights that are here but wrong
+    are the declaration's error)."""
+    base, strategy = split_strategy(spec.strip())
+    form, sep, argument = base.partition(":")
+    path_format = SPEC_FORMS.get(form) if sep else None
+    if not isinstance(path_format, PathFormat) or not argument.strip():
         return None
-    path = Path(raw).expanduser()
+    path = Path(argument).expanduser()
     if path.exists():
         return None
-    return replace(PATH_FORMATS[prefix].entry(spec, path), check=lambda: f"{path} is not on this machine")
+    try:
+        path_format.locate(argument)
+        return None  # a hub id whose snapshot is here after all
+    except ValueError as error:
+        reason = str(error)
+    # the size and family are read from the model's files, which are not here: the declaration states them
+    entry = replace(path_format, measure=None).entry(base, path)
+    entry = replace(entry, check=lambda: reason)
+    return entry if strategy is None else with_strategy(entry, spec.strip(), strategy)
 
 
 def declared_entry(declaration: Declaration, resolved: EmbedderEntry) -> DeclaredEntry:
@@ -207,6 +227,8 @@ def declared_entry(declaration: Declaration, resolved: EmbedderEntry) -> Declare
         "family": declaration.family,
         "parameters": declaration.parameters,
         "paper_model": EMBEDDERS[declaration.paper_model].paper_model if declaration.paper_model else None,
+        # the declared name is portable by construction (no path, URL or port in it): it names the identity
+        "portable_name": None,
     }
     return DeclaredEntry(**values, declaration=declaration)
 

@@ -14,6 +14,7 @@ import re
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from embedders.base import EmbedderUnavailable
 
@@ -151,9 +152,8 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
-def check_safetensors(path: Path) -> dict[str, list[int]]:
-    """The 8-byte length, the JSON header, and every tensor's data inside the file (a cut copy fails here);
-    returns each tensor's shape."""
+def safetensors_header(path: Path) -> tuple[int, dict[str, Any]]:
+    """The JSON header's length and its tensors (name: dtype, shape, data_offsets), read without the data."""
     size = path.stat().st_size
     with open(path, "rb") as handle:
         head = handle.read(8)
@@ -163,7 +163,17 @@ def check_safetensors(path: Path) -> dict[str, list[int]]:
         raw = handle.read(length)
     try:
         header = json.loads(raw)
-        tensors = {name: entry for name, entry in header.items() if name != "__metadata__"}
+        return length, {name: entry for name, entry in header.items() if name != "__metadata__"}
+    except (ValueError, AttributeError) as error:
+        raise ValueError(f"{path} has a damaged safetensors header ({type(error).__name__})") from None
+
+
+def check_safetensors(path: Path) -> dict[str, list[int]]:
+    """The 8-byte length, the JSON header, and every tensor's data inside the file (a cut copy fails here);
+    returns each tensor's shape."""
+    size = path.stat().st_size
+    length, tensors = safetensors_header(path)
+    try:
         ends = [int(entry["data_offsets"][1]) for entry in tensors.values()]
         for name, entry in tensors.items():
             start, end = (int(offset) for offset in entry["data_offsets"])

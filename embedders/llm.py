@@ -40,6 +40,7 @@ from embedders.files import (
 )
 from embedders.gguf import CONVERT_CACHE_LIMIT, GGUF_MAGIC, dequantised
 from embedders.registry import path_stamp, register_embedder, register_path_format
+from embedders.sizes import gguf_parameters, safetensors_parameters
 from embedders.threads import limit_torch_threads
 from embedders.versions import installed
 from embedders.weights import folder_weights, hub_cache, hub_snapshot, snapshot_stamp, weight_files
@@ -660,20 +661,31 @@ def check_llm_path(path: Path) -> None:
     check_gguf(path)
 
 
+def llm_size(path: Path) -> tuple[Family, int | None]:
+    """An ``llm:`` model is run as a decoder-only LM whatever its config says (an embedding checkpoint saved as
+    ``Qwen2Model`` works as well as ``Qwen2ForCausalLM``: only the trunk's hidden states are read); its parameters
+    are counted from the safetensors headers or the GGUF tensor table."""
+    if path.is_dir():
+        return Family.LLM, safetensors_parameters(weight_files(path))
+    return Family.LLM, gguf_parameters(path)
+
+
 @register_path_format(
     "llm",
     family=Family.LLM,
     token_vectors=True,
     reads_options=LLM_OPTIONS,
-    summary="decoder-only LLM (transformers folder or .gguf file)",
+    summary="decoder-only LLM: a transformers folder, a .gguf file, or a hub id in the local Hugging Face cache",
     check=check_llm_path,
+    hub_ids=True,
+    measure=llm_size,
 )
 def open_llm(
+    name: str,
     path: Path,
     options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
     strategy: Strategy | None = None,
 ) -> CausalLMEmbedder:
-    name = f"llm:{path}"
     with user_weights(name, path):
         if path.is_dir():
             return load_pretrained(name, path, folder_weights(path), strategy=strategy, options=options)

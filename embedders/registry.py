@@ -8,14 +8,16 @@ import hashlib
 import importlib.util
 import inspect
 import json
+import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from embedders.base import Embedder, EmbedderUnavailable, Family, LoadOptions
 from embedders.disk import cached_sha256
 from embedders.versions import module_versions
+from embedders.weights import hub_cache, hub_snapshot, snapshot_identity
 from runtime.registry import Registry
 
 Loader = Callable[[LoadOptions], Embedder]
@@ -48,6 +50,11 @@ class EmbedderEntry:
     # the LoadOptions fields its loader reads: only these go into its identity, so --llm-strategy does not make
     # GloVe's vectors look new
     reads_options: tuple[str, ...] = ()
+    # the LLM extraction strategy its spec chose (``NAME#STRATEGY``), which overrides --llm-strategy for it alone
+    llm_strategy: str | None = None
+    # what stands for the name in identities when the name holds what differs between machines or runs (a server's
+    # URL and port): the same served model keeps its cached vectors wherever it is served from
+    portable_name: str | None = None
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -61,7 +68,14 @@ class EmbedderEntry:
         reason = self.unavailable_reason()
         if reason:
             raise EmbedderUnavailable(reason)
-        return self.loader(options)
+        embedder = self.loader(self.options_for(options))
+        if self.llm_strategy:  # one loader serves NAME and NAME#STRATEGY: the model is named as its spec chose it
+            embedder.info = replace(embedder.info, name=self.name)
+        return embedder
+
+    def options_for(self, options: LoadOptions) -> LoadOptions:
+        """The session's load options as this entry applies them: its own strategy, if its spec chose one."""
+        return replace(options, llm_strategy=self.llm_strategy) if self.llm_strategy else options
 
     def identity(self, options: LoadOptions = LoadOptions()) -> str:  # noqa: B008
         """A digest that changes whenever the vectors ``load()`` would give could change, computed without loading:
@@ -70,8 +84,9 @@ class EmbedderEntry:
         return _digest(self.identity_parts(options))
 
     def identity_parts(self, options: LoadOptions = LoadOptions()) -> dict[str, Any]:  # noqa: B008
+        options = self.options_for(options)
         return {
-            "name": self.name,
+            "name": self.portable_name or self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
             "packages": {module: module_versions(module) for module in self.requires},
@@ -83,9 +98,10 @@ class EmbedderEntry:
         """What a session without the weights looks this embedder's stored vectors up by: its identity without what
         only a machine with the weights can state (their stamp, the installed packages) and without the options that
         change only numerics (device, dtype), which the stored computation records instead."""
+        options = self.options_for(options)
         return _digest(
             {
-                "name": self.name,
+                "name": self.portable_name or self.name,
                 "family": str(self.family),
                 "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
                 "options": {k: getattr(options, k) for k in self.reads_options if k not in NUMERICS_OPTIONS},
@@ -125,29 +141,94 @@ def path_stamp(path: Path) -> str:
     return " ".join(f"{file.relative_to(path)}:sha256:{cached_sha256(file)}" for file in files)
 
 
+class SpecForm(Protocol):
+    """A kind of --embedder value, ``FORM:ARGUMENT``, that names a model by where it is rather than by a registered
+    name: the user's files, a hub id in the local cache, a model on a server."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> Family: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def argument(self) -> str:
+        """How the part after the colon is written in help and messages, e.g. PATH or MODEL[@BASE_URL]."""
+        ...
+
+    def resolve(self, spec: str, argument: str) -> EmbedderEntry:
+        """The entry ``spec`` names, without loading anything; ValueError naming the part that is wrong."""
+        ...
+
+
+# ORG/NAME as the Hugging Face Hub spells a model id: letters, digits, '-', '_' and '.'
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+
+
 @dataclass(frozen=True)
 class PathFormat:
-    """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``."""
+    """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``; with ``hub_ids``, also
+    ``FORMAT:ORG/NAME`` from the local Hugging Face cache when no such path exists."""
 
     name: str
     family: Family
     summary: str
-    opener: Callable[[Path, LoadOptions], Embedder]
+    opener: Callable[[str, Path, LoadOptions], Embedder]  # (the embedder's name, the path, the load options)
     check: Callable[[Path], None]  # raises ValueError on a path this format cannot open
     has_vocabulary: bool = False
     # what most models of the format have; one that turns out otherwise says so in its info when loaded
     token_vectors: bool = False
     reads_options: tuple[str, ...] = ()
+    hub_ids: bool = False
+    # the family and parameter count the model's own files state (config.json, weight headers), read without
+    # loading the weights; without it, the format's family and an unknown size
+    measure: Callable[[Path], tuple[Family, int | None]] | None = None
+
+    @property
+    def argument(self) -> str:
+        return "PATH_OR_HUB_ID" if self.hub_ids else "PATH"
+
+    def resolve(self, spec: str, argument: str) -> EmbedderEntry:
+        path = self.locate(argument)
+        self.check(path)
+        return self.entry(spec, path)
+
+    def locate(self, argument: str) -> Path:
+        """The path itself when it exists (a folder or file, whatever it looks like); else a hub id's snapshot."""
+        if not argument.strip():
+            raise ValueError(f"nothing after '{self.name}:'; give {self.name}:{self.argument}")
+        path = Path(argument).expanduser()
+        if path.exists():
+            return path
+        if not (self.hub_ids and HUB_ID.fullmatch(argument)):
+            raise ValueError(f"{path} does not exist")
+        try:
+            snapshot = hub_snapshot(argument)
+            cache = hub_cache()
+        except ImportError:  # huggingface_hub is what knows where the cache is
+            raise ValueError(f"{argument} is not a path here, and huggingface_hub is not installed") from None
+        if snapshot is None:
+            raise ValueError(
+                f"{argument} is neither a path here nor a model whose files are all in the local Hugging Face cache "
+                f"({cache}); get it with `hf download {argument}` (nothing is downloaded during a run), or give "
+                "the model's folder"
+            )
+        return snapshot
 
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
+        family, parameters = self.measure(path) if self.measure else (self.family, None)
         return EmbedderEntry(
             name=spec,
-            family=self.family,
-            parameters=None,
+            family=family,
+            parameters=parameters,
             dimension=None,
             summary=f"{self.summary} from {path}",
-            loader=functools.partial(self.opener, path),
-            stamp=lambda: path_stamp(path),
+            loader=functools.partial(self.opener, spec, path),
+            # a hub snapshot by its commit, which names its content: hashing many GB again would add nothing
+            stamp=lambda: snapshot_identity(path) or path_stamp(path),
             has_vocabulary=self.has_vocabulary,
             token_vectors=self.token_vectors,
             reads_options=self.reads_options,
@@ -155,7 +236,7 @@ class PathFormat:
 
 
 EMBEDDERS: Registry[EmbedderEntry] = Registry("embedder")
-PATH_FORMATS: Registry[PathFormat] = Registry("path format")
+SPEC_FORMS: Registry[SpecForm] = Registry("spec form")
 
 
 def register_embedder(
@@ -212,12 +293,23 @@ def register_path_format(
     has_vocabulary: bool = False,
     token_vectors: bool = False,
     reads_options: Sequence[str] = (),
-) -> Callable[[Callable[[Path, LoadOptions], Embedder]], Callable[[Path, LoadOptions], Embedder]]:
-    def decorate(opener: Callable[[Path, LoadOptions], Embedder]) -> Callable[[Path, LoadOptions], Embedder]:
+    hub_ids: bool = False,
+    measure: Callable[[Path], tuple[Family, int | None]] | None = None,
+) -> Callable[[Callable[[str, Path, LoadOptions], Embedder]], Callable[[str, Path, LoadOptions], Embedder]]:
+    def decorate(opener: Callable[[str, Path, LoadOptions], Embedder]) -> Callable[[str, Path, LoadOptions], Embedder]:
         path_format = PathFormat(
-            name, family, summary, opener, check, has_vocabulary, token_vectors, tuple(reads_options)
+            name,
+            family,
+            summary,
+            opener,
+            check,
+            has_vocabulary,
+            token_vectors,
+            tuple(reads_options),
+            hub_ids,
+            measure,
         )
-        PATH_FORMATS.register(name, path_format)
+        SPEC_FORMS.register(name, path_format)
         return opener
 
     return decorate
@@ -227,25 +319,77 @@ class SpecError(ValueError):
     """An --embedder value that names nothing we can load."""
 
 
+# forms renamed since: the old spelling is refused with the new one, never silently taken as a second way
+RENAMED_FORMS = {"sbert": "st"}
+
+
 def resolve(spec: str) -> EmbedderEntry:
     """Turn one --embedder value into an entry, without loading any weights."""
     spec = spec.strip()
     if spec in EMBEDDERS:
         return EMBEDDERS[spec]
-    name, sep, raw_path = spec.partition(":")
-    if sep and name in PATH_FORMATS:
-        path = Path(raw_path).expanduser()
-        if not path.exists():
-            raise SpecError(f"--embedder {spec}: {path} does not exist")
+    base, strategy = split_strategy(spec)
+    entry = _resolve_base(spec, base)
+    return entry if strategy is None else with_strategy(entry, spec, strategy)
+
+
+def split_strategy(spec: str) -> tuple[str, str | None]:
+    """``NAME#STRATEGY`` into its two parts. A '#' followed by a '/' is part of a path: no strategy has one."""
+    base, sep, strategy = spec.rpartition("#")
+    if not sep or "/" in strategy:
+        return spec, None
+    return base, strategy
+
+
+def _resolve_base(spec: str, base: str) -> EmbedderEntry:
+    if base in EMBEDDERS:
+        return EMBEDDERS[base]
+    form, sep, argument = base.partition(":")
+    if sep and form in SPEC_FORMS:
         try:
-            PATH_FORMATS[name].check(path)
+            return SPEC_FORMS[form].resolve(base, argument)
         except ValueError as error:
             raise SpecError(f"--embedder {spec}: {error}") from None
-        return PATH_FORMATS[name].entry(spec, path)
-    raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORMAT:PATH.\n{valid_choices()}")
+    if sep and form in RENAMED_FORMS:
+        renamed = RENAMED_FORMS[form]
+        raise SpecError(f"--embedder {spec}: '{form}:' is now '{renamed}:'; give {renamed}:{argument}")
+    raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORM:ARGUMENT.\n{valid_choices()}")
+
+
+def with_strategy(entry: EmbedderEntry, spec: str, strategy: str) -> EmbedderEntry:
+    """The entry under the LLM extraction strategy its spec chose, named by the whole spec, so that one session
+    can compare strategies side by side (and the strategy is part of its identity, through its load options)."""
+    if "llm_strategy" not in entry.reads_options:
+        raise SpecError(
+            f"--embedder {spec}: '#{strategy}' chooses an LLM extraction strategy, but {entry.name} "
+            f"({entry.family}) takes none; only LLM backends do (e.g. smollm2-135m#prompt, llm:PATH#mean@-4)"
+        )
+    # imported here: embedders.llm registers its entries through this module, so it cannot be imported at the top
+    from embedders.llm import Strategy
+
+    if not strategy.strip():
+        raise SpecError(f"--embedder {spec}: nothing after '#'; give a strategy, e.g. {entry.name}#prompt")
+    try:
+        Strategy.parse(strategy)
+    except ValueError as error:
+        raise SpecError(f"--embedder {spec}: '#{strategy}': {error}") from None
+    return replace(entry, name=spec, llm_strategy=strategy.strip())
 
 
 def valid_choices() -> str:
     names = ", ".join(sorted(EMBEDDERS))
-    formats = ", ".join(f"{name}:PATH" for name in sorted(PATH_FORMATS))
-    return f"Registered names: {names}\nPath formats: {formats}"
+    return f"Registered names: {names}\n" + "\n".join(spec_form_lines())
+
+
+def spec_form_lines() -> list[str]:
+    """Every spec form and the strategy suffix, one line each, for messages and --list-embedders."""
+    from embedders.llm import STRATEGIES  # see with_strategy
+
+    forms = [f"  {name}:{SPEC_FORMS[name].argument}: {SPEC_FORMS[name].summary}" for name in sorted(SPEC_FORMS)]
+    strategies = ", ".join(STRATEGIES)
+    return [
+        "Spec forms (FORM:ARGUMENT):",
+        *forms,
+        f"  NAME#STRATEGY: an LLM (registered or llm:) under its own extraction strategy ({strategies}, each with "
+        "an optional @LAYER[,LAYER...]), e.g. smollm2-135m#prompt, llm:Qwen/Qwen2.5-0.5B#mean@-4",
+    ]

@@ -1,4 +1,5 @@
-"""Sentence encoders: SBERT (sentence-transformers), Universal Sentence Encoder and multilingual-e5-small.
+"""Sentence encoders: SBERT and any sentence-transformers model (``st:``), Universal Sentence Encoder and
+multilingual-e5-small.
 
 A sentence encoder embeds a word as the text of the word. In context, a transformer encoder returns the mean of
 the last-layer states of exactly the word's sub-tokens (found with the tokenizer's offset mapping); encoders
@@ -43,6 +44,7 @@ from embedders.files import (
     user_weights,
 )
 from embedders.registry import register_embedder, register_path_format
+from embedders.sizes import is_decoder_only, safetensors_parameters
 from embedders.threads import cpu_share
 from embedders.versions import installed, version_of
 from embedders.weights import folder_weights, hub_weights
@@ -186,7 +188,15 @@ def tokenizer_casing(tokenizer: Any) -> str:
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model: its own pipeline for words and sentences, its transformer in context."""
 
-    def __init__(self, name: str, model: SentenceTransformer, weights: str, *, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: SentenceTransformer,
+        weights: str,
+        *,
+        batch_size: int = 64,
+        family: Family = Family.SENTENCE_ENCODER,
+    ) -> None:
         self.model: SentenceTransformer | None = model
         self.batch_size = batch_size
         transformer = model[0]
@@ -204,7 +214,7 @@ class SentenceTransformerEmbedder:
         prompt = getattr(model, "default_prompt_name", None)
         self.info = EmbedderInfo(
             name=name,
-            family=Family.SENTENCE_ENCODER,
+            family=family,
             token_vectors=has_tokens,
             parameters=sum(parameter.numel() for parameter in model.parameters()),
             dimension=self._dimension,
@@ -279,6 +289,7 @@ def open_sentence_transformer(
     trust_remote_code: bool = False,
     local_files_only: bool | None = None,
     batch_size: int = 64,
+    family: Family = Family.SENTENCE_ENCODER,
 ) -> SentenceTransformerEmbedder:
     """Load a sentence-transformers model by hub id or folder, on CPU.
 
@@ -301,7 +312,7 @@ def open_sentence_transformer(
         weights = folder_weights(folder) if is_folder else hub_weights(str(name_or_path))
     if trust_remote_code:
         weights += "; remote code trusted"
-    return SentenceTransformerEmbedder(name or str(name_or_path), model, weights, batch_size=batch_size)
+    return SentenceTransformerEmbedder(name or str(name_or_path), model, weights, batch_size=batch_size, family=family)
 
 
 @register_embedder(
@@ -438,7 +449,7 @@ def sbert_mpnet(options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbe
     return open_sentence_transformer(folder, name="sbert-mpnet", weights=weights)
 
 
-def check_sbert(path: Path) -> None:
+def check_st(path: Path) -> None:
     if not path.is_dir():
         raise ValueError(f"{path} is not a folder; give a sentence-transformers model folder")
     check_folder_entries(path)
@@ -477,17 +488,39 @@ def transformer_folders(path: Path) -> list[Path]:
     ]
 
 
+def st_family(path: Path) -> Family:
+    """An LLM when the model's (first) transformer is decoder-only, e.g. an embedding model fine-tuned from Qwen;
+    a sentence encoder otherwise."""
+    folders = [folder for folder in transformer_folders(path) if (folder / "config.json").is_file()]
+    return Family.LLM if folders and is_decoder_only(folders[0]) else Family.SENTENCE_ENCODER
+
+
+def st_size(path: Path) -> tuple[Family, int | None]:
+    """The family, and the parameters of every module's safetensors (a Dense head's included), from headers."""
+    files = sorted(path.rglob("*.safetensors"))
+    pickled = sorted(path.rglob("pytorch_model.bin"))  # not countable without unpickling: the size stays unknown
+    return st_family(path), safetensors_parameters([*files, *pickled])
+
+
 @register_path_format(
-    "sbert",
+    "st",
     family=Family.SENTENCE_ENCODER,
-    summary="sentence-transformers model folder",
-    check=check_sbert,
+    summary="sentence-transformers model: a folder, or a hub id in the local Hugging Face cache",
+    check=check_st,
     token_vectors=True,  # a model without a Transformer module says otherwise in its info, once loaded
     reads_options=("trust_remote_code",),
+    hub_ids=True,
+    measure=st_size,
 )
-def open_sbert(path: Path, options: LoadOptions = LoadOptions()) -> SentenceTransformerEmbedder:  # noqa: B008
-    with user_weights(f"sbert:{path}", path):
-        return open_sentence_transformer(path, name=f"sbert:{path}", trust_remote_code=options.trust_remote_code)
+def open_st(
+    name: str,
+    path: Path,
+    options: LoadOptions = LoadOptions(),  # noqa: B008 (frozen)
+) -> SentenceTransformerEmbedder:
+    with user_weights(name, path):
+        return open_sentence_transformer(
+            path, name=name, trust_remote_code=options.trust_remote_code, family=st_family(path)
+        )
 
 
 # ---------------------------------------------------------------- encoders without token access

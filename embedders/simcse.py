@@ -215,9 +215,9 @@ def folder_is_supervised(path: Path) -> bool:
     return "unsup" not in path.name.lower()
 
 
-def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
-    with user_weights(f"{kind}:{path}", path):
-        return load_simcse(f"{kind}:{path}", path, supervised=supervised, weights=folder_weights(path))
+def _open_folder(name: str, path: Path, supervised: bool) -> SimCSEEmbedder:
+    with user_weights(name, path):
+        return load_simcse(name, path, supervised=supervised, weights=folder_weights(path))
 
 
 @register_path_format(
@@ -227,8 +227,8 @@ def _open_folder(kind: str, path: Path, supervised: bool) -> SimCSEEmbedder:
     summary="SimCSE checkpoint folder (unsupervised pooling if its name contains 'unsup', else supervised)",
     check=check_simcse_folder,
 )
-def open_simcse(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
-    return _open_folder("simcse", path, folder_is_supervised(path))
+def open_simcse(name: str, path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
+    return _open_folder(name, path, folder_is_supervised(path))
 
 
 @register_path_format(
@@ -238,8 +238,8 @@ def open_simcse(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbed
     summary="supervised SimCSE checkpoint folder ([CLS] after the MLP pooler)",
     check=check_simcse_folder,
 )
-def open_simcse_sup(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
-    return _open_folder("simcse-sup", path, True)
+def open_simcse_sup(name: str, path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
+    return _open_folder(name, path, True)
 
 
 @register_path_format(
@@ -249,5 +249,5 @@ def open_simcse_sup(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEE
     summary="unsupervised SimCSE checkpoint folder ([CLS] before the MLP pooler)",
     check=check_simcse_folder,
 )
-def open_simcse_unsup(path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
-    return _open_folder("simcse-unsup", path, False)
+def open_simcse_unsup(name: str, path: Path, options: LoadOptions = LoadOptions()) -> SimCSEEmbedder:  # noqa: B008
+    return _open_folder(name, path, False)

@@ -393,9 +393,9 @@ def check_fasttext(path: Path) -> None:
     summary="word2vec vectors (.bin binary, otherwise text)",
     check=check_word2vec,
 )
-def open_word2vec(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
+def open_word2vec(name: str, path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
     vectors = _load_text_or_binary(path, binary=_is_binary_word2vec(path), header=True)
-    return StaticEmbedder(f"word2vec:{path}", vectors, f"sha256:{sha256_file(path)}")
+    return StaticEmbedder(name, vectors, f"sha256:{sha256_file(path)}")
 
 
 @register_path_format(
@@ -406,9 +406,9 @@ def open_word2vec(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmb
     summary="GloVe text vectors (no header line)",
     check=check_glove,
 )
-def open_glove(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
+def open_glove(name: str, path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
     vectors = _load_text_or_binary(path, binary=False, header=False)
-    return StaticEmbedder(f"glove:{path}", vectors, f"sha256:{sha256_file(path)}")
+    return StaticEmbedder(name, vectors, f"sha256:{sha256_file(path)}")
 
 
 @register_path_format(
@@ -419,7 +419,7 @@ def open_glove(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedd
     summary="fastText .bin model (subword OOV)",
     check=check_fasttext,
 )
-def open_fasttext(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
+def open_fasttext(name: str, path: Path, options: LoadOptions = LoadOptions()) -> StaticEmbedder:  # noqa: B008
     from gensim.models.fasttext import load_facebook_vectors
 
     try:
@@ -427,4 +427,4 @@ def open_fasttext(path: Path, options: LoadOptions = LoadOptions()) -> StaticEmb
     except (ValueError, EOFError, UnicodeDecodeError, OSError, struct.error, AssertionError) as error:
         problem = f"{type(error).__name__}: {error}"
         raise EmbedderFileError(f"{path}: not a readable fastText .bin model ({problem})") from None
-    return StaticEmbedder(f"fasttext:{path}", vectors, f"sha256:{sha256_file(path)}", subwords=True)
+    return StaticEmbedder(name, vectors, f"sha256:{sha256_file(path)}", subwords=True)

@@ -14,7 +14,8 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any, TypeVar
 
-from embedders import EMBEDDERS, PATH_FORMATS, Family
+from embedders import EMBEDDERS, SPEC_FORMS, Family
+from embedders.registry import split_strategy
 
 Check = Callable[[object], Any]  # the value as it is used; raises Invalid saying what is allowed
 
@@ -176,17 +177,19 @@ def read_dataclass(
 
 
 def embedder_name(name: str, where: str, declared: Collection[str] = ()) -> None:
-    """A registered or declared (embedders.toml) embedder's name or a user's FORMAT:PATH are known; any other name
-    is allowed, since a plugin may register it after the file is read, but with a warning naming it: a misspelt name
-    would otherwise match nothing and drop its comparisons or expectations without a word."""
-    prefix, sep, _ = name.partition(":")
-    if name in EMBEDDERS or name in declared or (sep and prefix in PATH_FORMATS):
+    """A registered or declared (embedders.toml) embedder's name or a user's FORM:ARGUMENT (either with a #STRATEGY)
+    are known; any other name is allowed, since a plugin may register it after the file is read, but with a warning
+    naming it: a misspelt name would otherwise match nothing and drop its comparisons or expectations without a
+    word."""
+    base, _ = split_strategy(name)
+    prefix, sep, _ = base.partition(":")
+    if base in EMBEDDERS or name in declared or (sep and prefix in SPEC_FORMS):
         return
     warnings.warn(
         f"{where}: embedder {name!r} is not registered here: it matches nothing unless a plugin registers it "
         "or embedders.toml declares it "
         f"(registered: {', '.join(sorted(EMBEDDERS))}; "
-        f"or FORMAT:PATH, FORMAT one of {', '.join(sorted(PATH_FORMATS))})",
+        f"or FORM:ARGUMENT, FORM one of {', '.join(sorted(SPEC_FORMS))})",
         NameWarning,
         stacklevel=2,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,11 +36,27 @@ def path_option(option: str) -> Callable[[str], Path]:
     return check
 
 
+# a piece of a comma-separated --embedder that continues the previous spec's layer list (mean@-1,-2): a layer number
+LAYER = re.compile(r"\s*-?\d+\s*")
+
+
+def split_specs(value: str) -> list[str]:
+    """The specs of one --embedder value, separated by commas; a comma inside a strategy's layer list
+    (``smollm2-135m#mean@-1,-2``) separates layers, not specs: no spec is a bare number."""
+    specs: list[str] = []
+    for piece in value.split(","):
+        if specs and LAYER.fullmatch(piece) and "#" in specs[-1] and "@" in specs[-1].rpartition("#")[2]:
+            specs[-1] += f",{piece.strip()}"
+        else:
+            specs.append(piece.strip())
+    return specs
+
+
 def embedder_specs(value: str) -> list[EmbedderEntry]:
-    specs = [spec.strip() for spec in value.split(",")]
+    specs = split_specs(value)
     if not all(specs):
         # an empty --embedder would otherwise select nothing, which the session reads as "every embedder"
-        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORMAT:PATH")
+        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORM:ARGUMENT")
     try:
         # read here, at parse time, since a declared name is resolved like a registered one (the file is small)
         declarations = load_declarations()
@@ -168,12 +185,18 @@ def add_options(parser: pytest.Parser) -> None:
         action="append",
         type=embedder_specs,
         default=[],
-        metavar="NAME",
-        help="embedder(s) to evaluate: a registered or declared name (see --list-embedders; declare your own once in "
-        "embedders.toml at the suite's root, see README) or FORMAT:PATH for your own files, "
-        "e.g. word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
-        "fasttext:/path/cc.en.300.bin. Repeat or separate with commas. Default: every registered embedder, "
-        "those unavailable here skipped with how to get them.",
+        metavar="SPEC",
+        help="embedder(s) to evaluate. A registered name, a name declared in embedders.toml at the suite's root (see "
+        "--list-embedders and README's Your own models), or FORM:ARGUMENT for your own: "
+        "vectors files word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
+        "fasttext:/path/cc.en.300.bin; a sentence-transformers folder or hub id in the local Hugging Face cache "
+        "st:BAAI/bge-small-en-v1.5 (st:/path/folder); a decoder-only LLM llm:Qwen/Qwen2.5-0.5B, llm:/path/folder "
+        "or llm:/path/model.gguf (family and size read from its config and weight headers); SimCSE folders "
+        "simcse:/path; a model on an OpenAI-compatible server openai:MODEL or openai:MODEL@BASE_URL, e.g. "
+        "openai:nomic-embed-text@http://localhost:11434/v1 (key, if needed, from $OPENAI_API_KEY; dimension asked "
+        "of the server). An LLM takes its own extraction strategy after '#', overriding --llm-strategy for it: "
+        "smollm2-135m#prompt, llm:/path#mean@-4, gemma3-270m#last-token@-1. Repeat or separate with commas. "
+        "Default: every registered embedder, those unavailable here skipped with how to get them.",
     )
     group.addoption(
         "--fill-cache-only",
@@ -232,7 +255,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--trust-remote-code",
         action="store_true",
         default=False,
-        help="let model folders (llm:, sbert: paths) run the Python code they ship (transformers' "
+        help="let model folders (llm:, st: paths and hub ids) run the Python code they ship (transformers' "
         "trust_remote_code). Off by default: read that code first. Recorded in the embedder's weights identity.",
     )
     group.addoption(
@@ -241,7 +264,8 @@ def add_options(parser: pytest.Parser) -> None:
         default=os.environ.get(STRATEGY_VARIABLE) or "mean",
         metavar="STRATEGY",
         help=f"how LLM backends turn hidden states into a vector: mean, last-token, prompt, or a layer choice such as "
-        f"mean@-4 (default: ${STRATEGY_VARIABLE}, else mean); changes the embedder's fingerprint",
+        f"mean@-4 (default: ${STRATEGY_VARIABLE}, else mean); an --embedder NAME#STRATEGY keeps its own; changes the "
+        "embedder's fingerprint",
     )
     group.addoption(
         "--expectations",

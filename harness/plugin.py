@@ -16,6 +16,7 @@ import pytest
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.declarations import Declarations
 from embedders.devices import describe_device
+from embedders.registry import spec_form_lines
 from evals.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from evals.records import MeasurementRecord
 from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
@@ -61,6 +62,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         try:
             entries = [*EMBEDDERS.values(), *declared.entries.values()]
             print(embedder_table([runtime.stand_in(entry) for entry in entries], declared))
+            print("\n".join(["", *spec_form_lines()]))  # what --embedder takes besides these names
         finally:
             runtime.close()
         return 0

