@@ -113,7 +113,7 @@ def pytest_configure(config: pytest.Config) -> None:
         name: runtime.stand_in(entry) for name, entry in [*EMBEDDERS.items(), *declared.entries.items()]
     }
     # a candidate named with --embedder is that candidate (one entry per name, so a claim meets it once); a
-    # FORMAT:PATH spec is an entry of its own
+    # FORM:ARGUMENT spec is an entry of its own
     chosen = [
         candidates.get(entry.name) or runtime.stand_in(entry)
         for group in config.getoption("embedder")
