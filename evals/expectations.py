@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,7 +53,9 @@ class Expectation:
         return (self.at_least is None or value >= self.at_least) and (self.at_most is None or value <= self.at_most)
 
 
-def load_expectations(path: Path = DEFAULT_PATH) -> list[Expectation]:
+def load_expectations(path: Path = DEFAULT_PATH, declared: Collection[str] = ()) -> list[Expectation]:
+    """The expectations file, checked; ``declared``: the names declared in embedders.toml, which ``who`` may give
+    like registered ones."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -74,7 +77,7 @@ def load_expectations(path: Path = DEFAULT_PATH) -> list[Expectation]:
                     f"{where}: at_least {expectation.at_least} is above at_most {expectation.at_most}: nothing passes"
                 )
         if expectation.who != "*" and expectation.who not in FAMILIES:
-            embedder_name(expectation.who, f"{where}: who")
+            embedder_name(expectation.who, f"{where}: who", declared)
         expectations.append(expectation)
     return expectations
 

@@ -8,8 +8,9 @@ messages in our words. A dataclass field declares its TOML key with ``key(check)
 from __future__ import annotations
 
 import math
+import re
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any, TypeVar
 
@@ -132,12 +133,20 @@ def _no_default(f: Field) -> bool:
     return f.default is MISSING and f.default_factory is MISSING
 
 
-def read_table(table: object, declared: Mapping[str, Key], where: str, error: type[Exception]) -> dict[str, object]:
-    """The table's values, each checked against its declaration; ``error`` names ``where`` and the key."""
+def read_table(
+    table: object,
+    declared: Mapping[str, Key],
+    where: str,
+    error: type[Exception],
+    locate: Callable[[str], str] | None = None,
+) -> dict[str, object]:
+    """The table's values, each checked against its declaration; ``error`` names ``where`` and the key, or where
+    ``locate`` says that key is (its line, for files whose lines we find, see table_lines)."""
+    at = locate or (lambda _: where)
     if not isinstance(table, dict):
         raise error(f"{where}: must be a table of keys, got {type(table).__name__}")
     if unknown := sorted(set(table) - set(declared)):
-        raise error(f"{where}: unknown keys {unknown}; allowed: {sorted(declared)}")
+        raise error(f"{at(unknown[0])}: unknown keys {unknown}; allowed: {sorted(declared)}")
     if missing := sorted(k for k, d in declared.items() if d.required and k not in table):
         raise error(f"{where}: missing {missing}")
     values = {}
@@ -145,31 +154,40 @@ def read_table(table: object, declared: Mapping[str, Key], where: str, error: ty
         try:
             values[name] = declared[name].check(value)
         except Invalid as problem:
-            raise error(f"{where}: {name} = {_shown(value)}: {problem}") from None
+            raise error(f"{at(name)}: {name} = {_shown(value)}: {problem}") from None
     return values
 
 
 T = TypeVar("T")
 
 
-def read_dataclass(cls: type[T], table: object, where: str, error: type[Exception], **extra: object) -> T:
+def read_dataclass(
+    cls: type[T],
+    table: object,
+    where: str,
+    error: type[Exception],
+    locate: Callable[[str], str] | None = None,
+    **extra: object,
+) -> T:
     """An instance of ``cls`` from the table, every key checked against the field that declares it."""
     declared = keys_of(cls)
-    values = read_table(table, {k: d for k, (_, d) in declared.items()}, where, error)
+    values = read_table(table, {k: d for k, (_, d) in declared.items()}, where, error, locate)
     absent = {f.name: f.metadata["absent"] for f in fields(cls) if f.metadata.get("absent", MISSING) is not MISSING}
     return cls(**absent | {declared[k][0]: v for k, v in values.items()}, **extra)
 
 
-def embedder_name(name: str, where: str) -> None:
-    """A registered embedder's name or a user's FORM:ARGUMENT (either with a #STRATEGY) are known; any other name is
-    allowed, since a plugin may register it after the file is read, but with a warning naming it: a misspelt name
-    would otherwise match nothing and drop its comparisons or expectations without a word."""
+def embedder_name(name: str, where: str, declared: Collection[str] = ()) -> None:
+    """A registered or declared (embedders.toml) embedder's name or a user's FORM:ARGUMENT (either with a #STRATEGY)
+    are known; any other name is allowed, since a plugin may register it after the file is read, but with a warning
+    naming it: a misspelt name would otherwise match nothing and drop its comparisons or expectations without a
+    word."""
     base, _ = split_strategy(name)
     prefix, sep, _ = base.partition(":")
-    if base in EMBEDDERS or (sep and prefix in SPEC_FORMS):
+    if base in EMBEDDERS or name in declared or (sep and prefix in SPEC_FORMS):
         return
     warnings.warn(
         f"{where}: embedder {name!r} is not registered here: it matches nothing unless a plugin registers it "
+        "or embedders.toml declares it "
         f"(registered: {', '.join(sorted(EMBEDDERS))}; "
         f"or FORM:ARGUMENT, FORM one of {', '.join(sorted(SPEC_FORMS))})",
         NameWarning,
@@ -178,6 +196,38 @@ def embedder_name(name: str, where: str) -> None:
 
 
 FAMILIES = tuple(str(f) for f in Family)
+
+# a table header, [table] or [[table]], with its dotted name (quotes and spaces in it are dropped when compared)
+HEADER = re.compile(r"^\s*\[\[?(?P<name>[^\[\]#]+?)\]\]?\s*(#.*)?$")
+
+
+def table_lines(text: str, header: str) -> list[int]:
+    """The line (from 1) of each ``[[header]]`` of a TOML text, in order. tomllib gives no positions, and a message
+    naming the line of the table at fault is what a user can act on; a table written inline (``header = [{...}]``)
+    has none, so callers fall back to its number."""
+    return [
+        number
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.lstrip().startswith("[[") and (found := HEADER.match(line)) and _dotted(found["name"]) == header
+    ]
+
+
+def key_line(text: str, table_line: int, name: str) -> int | None:
+    """The line of ``name = ...`` in the table whose header is on ``table_line``; None when it is not written there
+    (a dotted or quoted key, say): the table's line is then the best we can name."""
+    lines = text.splitlines()
+    assignment = re.compile(rf"^\s*(?:{re.escape(name)}|\"{re.escape(name)}\"|'{re.escape(name)}')\s*=")
+    for number in range(table_line + 1, len(lines) + 1):
+        line = lines[number - 1]
+        if HEADER.match(line):
+            return None
+        if assignment.match(line):
+            return number
+    return None
+
+
+def _dotted(name: str) -> str:
+    return "".join(name.split()).replace('"', "").replace("'", "")
 
 
 def _shown(value: object) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from embedders.declarations import DeclarationsError, load_declarations
 from embedders.versions import installed
 from evals.claims.contextual import TOKEN_LEVEL_METRICS
 from evals.claims.metrics import METRICS
@@ -28,7 +29,7 @@ from evals.records import ClaimRecord, Verdict
 from fixtures import DATASETS
 from harness.generation import omit
 from harness.options import readable_file
-from harness.plugin import CANDIDATES, RESOLVER, SELECTED, SESSION
+from harness.plugin import CANDIDATES, DECLARED, RESOLVER, SELECTED, SESSION
 from harness.report import attach, claims_of
 from runtime.plan import Need
 from runtime.results import source_digest
@@ -44,22 +45,37 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("embedding-claims")
     group.addoption(
         "--claims",
-        type=readable_file("--claims", load_claims, ClaimsFileError),
+        type=readable_file("--claims", checked_claims, ClaimsFileError),
         default=None,
         metavar="TOML",
         help="claims file (default: evals/claims.toml)",
     )
 
 
+def checked_claims(path: Path) -> tuple[Settings, list[Claim]]:
+    """--claims at parse time, checked against the registered and declared embedders (its sides and expectations
+    may name either)."""
+    try:
+        declared = list(load_declarations().entries.values())
+    except DeclarationsError as error:
+        raise ClaimsFileError(f"cannot be checked against the declared embedders: {error}") from None
+    return load_claims(path, declared)
+
+
 def _claims_path(config: pytest.Config) -> Path:
     return config.getoption("claims") or CLAIMS_PATH
+
+
+def session_claims(config: pytest.Config) -> tuple[Settings, list[Claim]]:
+    """The session's claims file, read against its registered and declared embedders."""
+    return load_claims(_claims_path(config), list(config.stash[DECLARED].entries.values()))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "claim_comparison" not in metafunc.fixturenames:
         return
     config = metafunc.config
-    _, claims = load_claims(_claims_path(config))
+    _, claims = session_claims(config)
     selected = config.stash[SELECTED]
     explicit = bool(config.getoption("embedder"))
     available = [e for e in config.stash[CANDIDATES].values() if e.unavailable_reason() is None]
@@ -124,7 +140,7 @@ def _need(claim: Claim, settings: Settings, code: str) -> Need:
 
 
 def _settings(config: pytest.Config) -> Settings:
-    settings, _ = load_claims(_claims_path(config))
+    settings, _ = session_claims(config)
     return replace(settings, data=config.stash[RESOLVER])
 
 

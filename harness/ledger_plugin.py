@@ -14,6 +14,7 @@ import pytest
 
 from evals.records import ClaimRecord, EmbedderRecord, MeasurementRecord
 from harness.options import path_option, writable_folder
+from harness.plugin import DECLARED
 from harness.report import claims_of, measurements_of
 from ledger.file import (
     LEDGER_FORMAT,
@@ -234,13 +235,15 @@ def _outcome(report: pytest.TestReport, claims: list[ClaimRecord]) -> str | None
 
 
 def session_header(config: pytest.Config, started: float) -> dict[str, object]:
-    from evals.claims.spec import CLAIMS_PATH, load_claims
+    from evals.claims.spec import CLAIMS_PATH
+    from harness.claims_plugin import session_claims
 
     claims_path = config.getoption("claims") or CLAIMS_PATH
     try:
-        settings: dict[str, object] | str = asdict(load_claims(claims_path)[0])
+        settings: dict[str, object] | str = asdict(session_claims(config)[0])
     except ValueError as error:
         settings = f"unreadable: {error}"
+    declared = config.stash[DECLARED]
     options = {
         "embedder": [e.name for group in config.getoption("embedder") for e in group],
         "dataset": {name: str(path) for name, path in config.getoption("dataset")},
@@ -263,6 +266,11 @@ def session_header(config: pytest.Config, started: float) -> dict[str, object]:
         "arguments": list(config.invocation_params.args),
         "options": options,
         "claims_settings": settings,
+        # the embedders the session's names may refer to besides the registered ones, as declared
+        "declarations": {
+            "file": str(declared.source) if declared.source else None,
+            "embedders": [asdict(e.declaration) for e in declared.entries.values() if e.declaration],
+        },
         "environment": environment(),
     }
 

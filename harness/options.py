@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from embedders import EmbedderEntry, LoadOptions, SpecError, resolve
+from embedders import EmbedderEntry, LoadOptions, SpecError
+from embedders.declarations import Declarations, DeclarationsError, load_declarations
 from embedders.devices import AUTO, auto_unavailable
-from evals.expectations import ExpectationsError, load_expectations
+from evals.expectations import Expectation, ExpectationsError, load_expectations
 from evals.tasks.measurement import OOV_POLICIES
 from evals.tasks.rated_pairs import MIN_PAIRS
 from fixtures import DATASETS, DatasetFormatError, Resolver, SentencePairs, WordPairs
@@ -57,9 +58,19 @@ def embedder_specs(value: str) -> list[EmbedderEntry]:
         # an empty --embedder would otherwise select nothing, which the session reads as "every embedder"
         raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORM:ARGUMENT")
     try:
-        return [resolve(spec) for spec in specs]
-    except SpecError as error:
+        # read here, at parse time, since a declared name is resolved like a registered one (the file is small)
+        declarations = load_declarations()
+        return [declarations.resolve(spec) for spec in specs]
+    except (SpecError, DeclarationsError) as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def suite_declarations() -> Declarations:
+    """The suite's declared embedders; a file that breaks its schema is a usage error naming it and the line."""
+    try:
+        return load_declarations()
+    except DeclarationsError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def dataset_path(value: str) -> tuple[str, Path]:
@@ -134,6 +145,15 @@ def llm_strategy(value: str) -> str:
     return value
 
 
+def checked_expectations(path: Path) -> list[Expectation]:
+    """--expectations at parse time, checked against the registered and declared embedders' names."""
+    try:
+        declared = load_declarations().entries
+    except DeclarationsError as error:
+        raise ExpectationsError(f"cannot be checked against the declared embedders: {error}") from None
+    return load_expectations(path, declared)
+
+
 def load_options(config: pytest.Config) -> LoadOptions:
     """The backends' load options, from the command line, read once per process."""
     return LoadOptions(
@@ -166,7 +186,8 @@ def add_options(parser: pytest.Parser) -> None:
         type=embedder_specs,
         default=[],
         metavar="SPEC",
-        help="embedder(s) to evaluate. A registered name (see --list-embedders), or FORM:ARGUMENT for your own: "
+        help="embedder(s) to evaluate. A registered name, a name declared in embedders.toml at the suite's root (see "
+        "--list-embedders and README's Your own models), or FORM:ARGUMENT for your own: "
         "vectors files word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
         "fasttext:/path/cc.en.300.bin; a sentence-transformers folder or hub id in the local Hugging Face cache "
         "st:BAAI/bge-small-en-v1.5 (st:/path/folder); a decoder-only LLM llm:Qwen/Qwen2.5-0.5B, llm:/path/folder "
@@ -189,7 +210,8 @@ def add_options(parser: pytest.Parser) -> None:
         "--list-embedders",
         action="store_true",
         default=False,
-        help="list registered embedders with family, size and availability here, then exit",
+        help="list registered and declared embedders (embedders.toml) with family, size and availability here, "
+        "then exit",
     )
     group.addoption(
         "--dataset",
@@ -247,7 +269,7 @@ def add_options(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--expectations",
-        type=readable_file("--expectations", load_expectations, ExpectationsError),
+        type=readable_file("--expectations", checked_expectations, ExpectationsError),
         default=None,
         metavar="TOML",
         help="file of expected outcomes (default: evals/expectations.toml)",

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
+from embedders.declarations import Declarations
 from embedders.devices import describe_device
 from embedders.registry import spec_form_lines
 from evals.claims.spec import CLAIMS_PATH
@@ -25,7 +26,7 @@ from evals.tasks.inputs import task_inputs
 from evals.tasks.measurement import Measurement
 from fixtures import DATASETS, Dataset, DatasetInfo, DatasetMissing, Kind, Resolver, names
 from harness.generation import omit
-from harness.options import add_options, cache_settings, dataset_paths, load_options
+from harness.options import add_options, cache_settings, dataset_paths, load_options, suite_declarations
 from harness.report import attach, measurements_of, summary_lines
 from runtime.computation import CacheOnlyEntry
 from runtime.plan import EmbeddingPlan, FillReport, Need
@@ -34,6 +35,7 @@ from runtime.results import source_digest
 from runtime.session import Runtime, Shared
 
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
+DECLARED = pytest.StashKey[Declarations]()
 CANDIDATES = pytest.StashKey[dict[str, EmbedderEntry]]()
 NOT_HERE = pytest.StashKey[list[str]]()
 # where every dataset of the session is read from, for evals and claims alike
@@ -59,10 +61,12 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("list_embedders"):
         mode, folder = cache_settings(config.getoption("embedding_cache"), config.getoption("embedding_cache_dir"))
         # read only: listing neither makes the cache folder nor writes to it
+        declared = suite_declarations()
         runtime = Runtime("ro" if mode == "rw" else mode, folder, options=load_options(config))
         scope = plan_scope(config, Resolver(dataset_paths(config.getoption("dataset"))))
         try:
-            print(embedder_table([runtime.stand_in(entry, scope) for entry in EMBEDDERS.values()]))
+            entries = [*EMBEDDERS.values(), *declared.entries.values()]
+            print(embedder_table([runtime.stand_in(entry, scope) for entry in entries], declared))
             print("\n".join(["", *spec_form_lines()]))  # what --embedder takes besides these names
         finally:
             runtime.close()
@@ -78,7 +82,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     return None
 
 
-def embedder_table(entries: list[EmbedderEntry]) -> str:
+def embedder_table(entries: list[EmbedderEntry], declared: Declarations) -> str:
     rows = [("name", "family", "parameters", "dim", "here")]
     for entry in entries:
         reason = entry.unavailable_reason()
@@ -86,6 +90,8 @@ def embedder_table(entries: list[EmbedderEntry]) -> str:
             here = f"from the cache alone ({entry.computation.describe()}); weights: {entry.missing}"
         else:
             here = "available" if reason is None else f"unavailable: {reason}"
+        if where := declared.where(entry.name):
+            here = f"{where}; {here}"
         rows.append(
             (
                 entry.name,
@@ -104,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     shared = Shared.from_json(workerinput[SHARED]) if workerinput and SHARED in workerinput else None
     interactive = sys.__stderr__ is not None and sys.__stderr__.isatty() and workerinput is None
+    declared = config.stash[DECLARED] = suite_declarations()
     runtime = Runtime(mode, folder, shared, options=load_options(config), interactive=interactive)
     resolver = config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
     scope = plan_scope(config, resolver)
@@ -113,13 +120,18 @@ def pytest_configure(config: pytest.Config) -> None:
     def here(entry: EmbedderEntry) -> EmbedderEntry:
         return runtime.stand_in(entry, scope, None if chosen is None else chosen.get(entry.name, ""))
 
-    # every registered embedder, as it can take part here: loaded, or standing on the vectors the cache holds
-    config.stash[CANDIDATES] = {name: here(entry) for name, entry in EMBEDDERS.items()}
-    selected = [here(entry) for group in config.getoption("embedder") for entry in group]
+    # every registered and declared embedder, as it can take part here: loaded, or standing on the vectors the
+    # cache holds
+    candidates = config.stash[CANDIDATES] = {
+        name: here(entry) for name, entry in [*EMBEDDERS.items(), *declared.entries.items()]
+    }
+    # a candidate named with --embedder is that candidate (one entry per name, so a claim meets it once); a
+    # FORM:ARGUMENT spec is an entry of its own
+    selected = [candidates.get(entry.name) or here(entry) for group in config.getoption("embedder") for entry in group]
     if not selected:
         # the default session: what runs here; the rest is named once in the summary, not skipped test by test
-        selected = [entry for entry in config.stash[CANDIDATES].values() if entry.unavailable_reason() is None]
-        config.stash[NOT_HERE] = [name for name in EMBEDDERS if name not in {entry.name for entry in selected}]
+        selected = [entry for entry in candidates.values() if entry.unavailable_reason() is None]
+        config.stash[NOT_HERE] = [name for name in candidates if name not in {entry.name for entry in selected}]
     config.stash[SELECTED] = {entry.name: entry for entry in selected}
     session = EmbeddingSession(runtime, scope)
     config.stash[SESSION] = session
@@ -206,15 +218,19 @@ def _wanted(config: pytest.Config, dataset: str) -> bool:
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    declared = config.stash[DECLARED]
+    # which file the session's own embedders came from, in its log
+    lines = [f"embedders declared in {declared.source}: {', '.join(declared.entries)}"] if declared.entries else []
     if not any(Path(arg.split("::")[0]).resolve().is_relative_to(EVALS) for arg in config.args):
-        return []  # a session of the suite's own tests: no eval is generated from datasets
+        return lines  # a session of the suite's own tests: no eval is generated from datasets
     kinds = set(DATASET_FIXTURES.values())
     missing = [name for name, entry in DATASETS.items() if entry.kind in kinds and not _wanted(config, name)]
     if not missing:
-        return []
+        return lines
     return [
+        *lines,
         f"datasets without a copy here, so not run: {', '.join(missing)} (README's What is checked says how to get "
-        "each; pass --dataset NAME=PATH, or name one with -k to see its tests skipped saying how)"
+        "each; pass --dataset NAME=PATH, or name one with -k to see its tests skipped saying how)",
     ]
 
 
@@ -307,7 +323,8 @@ def open_vocabulary_size(pytestconfig: pytest.Config) -> int:
 
 @pytest.fixture(scope="session")
 def expectations(pytestconfig: pytest.Config) -> list[Expectation]:
-    return load_expectations(pytestconfig.getoption("expectations") or DEFAULT_PATH)
+    declared = pytestconfig.stash[DECLARED].entries
+    return load_expectations(pytestconfig.getoption("expectations") or DEFAULT_PATH, declared)
 
 
 @pytest.fixture

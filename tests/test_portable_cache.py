@@ -12,19 +12,9 @@ from pathlib import Path
 import pytest
 
 from runtime.pool import Usage
+from tests.checkout import checkout
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = (
-    "conftest.py",
-    "pytest.ini",
-    "pyproject.toml",
-    "embedders",
-    "evals",
-    "fixtures",
-    "harness",
-    "ledger",
-    "runtime",
-)
 # a static model, a sentence encoder unpacked under HOME, and a GGUF LLM converted under HOME
 EMBEDDERS = ("glove-6b-50d", "sbert-mpnet", "smollm2-135m")
 
@@ -48,14 +38,7 @@ def test_a_cache_copied_to_another_home_and_checkout_makes_no_forward_call(tmp_p
     first = session(ROOT, tmp_path / "home-a", tmp_path / "cache-a")
     assert loads(first) == dict.fromkeys(EMBEDDERS, 1)
     shutil.copytree(tmp_path / "cache-a", tmp_path / "cache-b")
-    checkout = tmp_path / "elsewhere" / "embedding-claims"
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, checkout / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-        else:
-            checkout.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, checkout / name)
-    second = session(checkout, tmp_path / "home-b", tmp_path / "cache-b")
+    elsewhere = checkout(tmp_path / "elsewhere" / "embedding-claims")
+    second = session(elsewhere, tmp_path / "home-b", tmp_path / "cache-b")
     assert "model forward calls in this session: 0" in second, second[-3000:]
     assert loads(second) == dict.fromkeys(EMBEDDERS, 0), second[-3000:]

@@ -17,35 +17,13 @@ from embedders import EMBEDDERS
 from ledger.file import read_ledger
 from runtime.pool import Usage
 from runtime.store import DATABASE, info_from_json, input_key
+from tests.checkout import checkout
 from tests.hidden_weights import hide
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = (
-    "conftest.py",
-    "pytest.ini",
-    "pyproject.toml",
-    "embedders",
-    "evals",
-    "fixtures",
-    "harness",
-    "ledger",
-    "runtime",
-)
 SHARDS = ("glove-6b-50d", "sbert-minilm", "smollm2-135m")
 # the other defaults, hidden in both deciding sessions so that each is the default session over the same three
 OTHERS = ("sbert-mpnet", "gemma3-270m", "use", "e5-small")
-
-
-def checkout(folder: Path) -> Path:
-    """A copy of the suite's sources at another path."""
-    for name in SOURCES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, folder / name, ignore=shutil.ignore_patterns("__pycache__", ".*"))
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, folder / name)
-    return folder
 
 
 def run(arguments: list[str], where: Path, home: Path, path: Path | None = None, codes: tuple[int, ...] = (0,)) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from embedders import EMBEDDERS
+from embedders.declarations import DeclarationsError, load_declarations
 from embedders.disk import write_text_atomically
 from evals.claims.spec import CLAIMS_PATH, Claim, ClaimsFileError, comparisons, load_claims
 from evals.records import ClaimRecord, Verdict
@@ -149,8 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         ledger = read_ledger(args.ledger)
         records = ledger.claims()
         text = args.claims.read_text(encoding="utf-8")
-        _, claims = load_claims(args.claims)
-    except (OSError, LedgerError, ClaimsFileError) as error:
+        # the suite's declared embedders, which the ledger's comparisons and the file's expectations may name
+        declared = list(load_declarations().entries.values())
+        _, claims = load_claims(args.claims, declared)
+    except (OSError, LedgerError, ClaimsFileError, DeclarationsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     if found := problems(records, claims):
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         write_text_atomically(args.claims, rewrite(text, records, f"{args.ledger.name} ({ledger.started})"))
-        expected = {c.id: c for c in load_claims(args.claims)[1]}
+        expected = {c.id: c for c in load_claims(args.claims, declared)[1]}
         wrong = [
             r.comparison
             for r in records

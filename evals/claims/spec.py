@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import tomllib
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -45,7 +46,17 @@ class Side:
     names: tuple[str, ...] = field(default=(), metadata=key(one_or_list(text), "name"))
 
     def members(self, entries: list[EmbedderEntry]) -> list[EmbedderEntry]:
-        return [e for e in entries if e.name in self.names or str(e.family) in self.families]
+        # an embedder that is not registered (one declared in embedders.toml) and stands for one of the paper's
+        # models is on every side naming that model; registered ones are matched by name only (two registered
+        # names may be one paper model)
+        paper_models = {EMBEDDERS[n].paper_model for n in self.names if n in EMBEDDERS} - {None}
+        return [
+            e
+            for e in entries
+            if e.name in self.names
+            or str(e.family) in self.families
+            or (e.name not in EMBEDDERS and e.paper_model in paper_models)
+        ]
 
     def describe(self) -> str:
         return " or ".join([*self.names, *(f"any {f}" for f in self.families)])
@@ -151,7 +162,9 @@ class ComparisonSpec:
         return [e for e in (self.subject, self.reference, self.anchor) if e is not None]
 
 
-def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
+def load_claims(path: Path = CLAIMS_PATH, declared: Sequence[EmbedderEntry] = ()) -> tuple[Settings, list[Claim]]:
+    """The claims file, checked; ``declared``: the embedders declared in embedders.toml, which its sides and
+    expectations may name like registered ones."""
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -175,7 +188,7 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
         claim = read_dataclass(Claim, table, where, ClaimsFileError)
         if claim.id in {c.id for c in claims}:
             raise ClaimsFileError(f"{where}: id {claim.id!r} used twice")
-        check_claim(claim, where)
+        check_claim(claim, where, declared)
         claims.append(claim)
     ids = {c.id: c for c in claims}
     for number_, claim in enumerate(claims, start=1):
@@ -201,7 +214,7 @@ def load_claims(path: Path = CLAIMS_PATH) -> tuple[Settings, list[Claim]]:
     return settings, claims
 
 
-def check_claim(claim: Claim, where: str) -> None:
+def check_claim(claim: Claim, where: str, declared: Sequence[EmbedderEntry] = ()) -> None:
     """The rules across keys: the metric's params, anchors only where the metric takes one, names we know or warn
     of, and every [[claim.expect]] matching a comparison the claim can define."""
     try:
@@ -219,8 +232,8 @@ def check_claim(claim: Claim, where: str) -> None:
     sides = [("subject", claim.subject), ("reference", claim.reference), ("anchor", claim.anchor)]
     for side_name, value in [*sides, ("anchor_proxy", claim.anchor_proxy)]:
         for name in value.names if value else ():
-            embedder_name(name, f"{where}: {side_name}")
-    possible = possible_comparisons(claim)
+            embedder_name(name, f"{where}: {side_name}", {e.name for e in declared})
+    possible = possible_comparisons(claim, declared)
     if not possible:
         raise ClaimsFileError(f"{where}: subject and reference define no comparison between registered embedders")
     for number_, expectation in enumerate(claim.expected, start=1):
@@ -241,15 +254,16 @@ def _names_a_path_format(claim: Claim, pattern: str) -> bool:
     return any(f"{name}:" in pattern and str(entry.family) in families for name, entry in SPEC_FORMS.items())
 
 
-def possible_comparisons(claim: Claim) -> set[str]:
-    """The names of every comparison the claim can define over the registered embedders, available here or not,
-    and over the names its sides give that no registry knows yet (their size unknown: any pairing)."""
-    entries = list(EMBEDDERS.values())
+def possible_comparisons(claim: Claim, declared: Sequence[EmbedderEntry] = ()) -> set[str]:
+    """The names of every comparison the claim can define over the registered and declared embedders, available
+    here or not, and over the names its sides give that no registry knows yet (their size unknown: any pairing)."""
+    entries = [*EMBEDDERS.values(), *declared]
+    known = {e.name for e in entries}
     pairs = {(s.subject.name, s.reference.name) for s in comparisons(replace(claim, anchor=None), entries, None)}
-    unknown = lambda side: [n for n in side.names if n not in EMBEDDERS]  # noqa: E731
+    unknown = lambda side: [n for n in side.names if n not in known]  # noqa: E731
     subjects = [e.name for e in claim.subject.members(entries)] + unknown(claim.subject)
     references = [e.name for e in claim.reference.members(entries)] + unknown(claim.reference)
-    pairs |= {(s, r) for s in subjects for r in references if s != r and (s not in EMBEDDERS or r not in EMBEDDERS)}
+    pairs |= {(s, r) for s in subjects for r in references if s != r and (s not in known or r not in known)}
     if claim.anchor is None:
         return {f"{s} vs {r}" for s, r in pairs}
     anchors = {e.name for a in (claim.anchor, claim.anchor_proxy) if a for e in a.members(entries)}
