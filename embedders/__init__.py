@@ -15,12 +15,12 @@ from embedders.base import (
     WordInContext,
 )
 from embedders.devices import describe_device
-from embedders.registry import EMBEDDERS, PATH_FORMATS, EmbedderEntry, SpecError, resolve, valid_choices
+from embedders.registry import EMBEDDERS, SPEC_FORMS, EmbedderEntry, SpecError, resolve, valid_choices
 
 __all__ = [
     "EMBEDDERS",
     "INPUT_FORMS",
-    "PATH_FORMATS",
+    "SPEC_FORMS",
     "Embedder",
     "EmbedderEntry",
     "EmbedderInfo",

@@ -12,18 +12,20 @@ import json
 import logging
 import os
 import random
+import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from embedders.base import EmbedderInfo, Embeddings, Extraction, Family, LoadOptions, WordInContext
-from embedders.registry import register_embedder
+from embedders.registry import SPEC_FORMS, EmbedderEntry, register_embedder
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,7 @@ BASE_URL_VARIABLE = "OPENAI_BASE_URL"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 RETRIED_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 BODY_EXCERPT = 300
+DIMENSION_PROBE = "dimension"  # the text embedded once to learn an undeclared model's dimension
 
 
 class ApiError(RuntimeError):
@@ -55,10 +58,13 @@ class EmbeddingsApi:
         max_delay: float = 60.0,
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
+        key_required: bool = True,
     ) -> None:
         self.model = model
         self.base_url = (base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
         self.key_variable = key_variable  # the variable's name, never its value
+        # a local server (Ollama, llama.cpp, vLLM without --api-key) takes requests without a key
+        self.key_required = key_required
         self.batch_size = batch_size
         self.max_attempts = max_attempts
         self.base_delay = base_delay
@@ -83,8 +89,9 @@ class EmbeddingsApi:
                 casing="case-sensitive (text passed as given)",
                 oov="none: sub-word tokenizer",
             ),
-            # The served weights are whatever that endpoint calls `model` today: named, not pinned.
-            weights=f"api:{self._endpoint} model={model} (not pinned)",
+            # The served weights are whatever that provider calls `model` today: named, not pinned. By the host
+            # alone, as in the identity: the same server's vectors keep their key space on another port or path.
+            weights=f"api:{endpoint.hostname or '?'} model={model} (not pinned)",
         )
 
     def __repr__(self) -> str:
@@ -104,6 +111,15 @@ class EmbeddingsApi:
 
     def close(self) -> None:
         """Nothing is held between requests."""
+
+    def discover_dimension(self) -> int:
+        """The dimension, asked of the server with one short text when it was not declared: known before any input
+        is embedded, so the info (and its fingerprint) describes the model the same way on every call."""
+        if self._dimension is None:
+            (vector,) = self._request([DIMENSION_PROBE])
+            self._dimension = len(vector)
+            self.info = replace(self.info, dimension=self._dimension)
+        return self._dimension
 
     # ------------------------------------------------------------ requests
 
@@ -126,12 +142,14 @@ class EmbeddingsApi:
 
     def _request(self, batch: list[str]) -> list[np.ndarray]:
         key = os.environ.get(self.key_variable, "")
-        if not key:
+        if not key and self.key_required:
             raise ApiError(f"{self.info.name}: set {self.key_variable} to use {self._endpoint}")
         url = f"{self.base_url}/embeddings"
         shown = f"{self._endpoint}/embeddings"
         payload = json.dumps({"model": self.model, "input": batch}).encode()
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        headers = {"Content-Type": "application/json"}
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         problem = ""
         for attempt in range(1, self.max_attempts + 1):
             retry_after: float | None = None
@@ -142,6 +160,10 @@ class EmbeddingsApi:
             except urllib.error.HTTPError as error:
                 status = error.code
                 body = _redact(_read_body(error), key)[:BODY_EXCERPT]  # cut after redacting: no key halves
+                if status in (401, 403) and not key:
+                    raise ApiError(
+                        f"{self.info.name}: {shown} answered {status}: it wants a key; set {self.key_variable}"
+                    ) from None
                 if status in (401, 403):
                     raise ApiError(
                         f"{self.info.name}: {shown} answered {status} "
@@ -239,11 +261,12 @@ OPENAI_MODELS = {  # name: (served model, dimension, summary, the paper's model 
 }
 
 
-def provider_stamp(model: str) -> str:
+def provider_stamp(model: str, base_url: str | None = None) -> str:
     """The provider, as the base URL's host without scheme or port, and the model asked for: the same server's
     vectors share the cache from any machine, and two servers never share theirs (a proxy that serves another
-    model under an OpenAI name must use a host name of its own)."""
-    host = urllib.parse.urlsplit(os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname or "?"
+    model under an OpenAI name must use a host name of its own, as must two servers on one host that serve
+    different models under one name)."""
+    host = urllib.parse.urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname or "?"
     return f"{host}:{model}"
 
 
@@ -266,3 +289,83 @@ for _name, (_model, _dimension, _summary, _paper_model) in OPENAI_MODELS.items()
         stamp=partial(provider_stamp, _model),
         paper_model=_paper_model,
     )(_opener(_name, _model, _dimension))
+
+
+# ---------------------------------------------------------------- openai:MODEL[@BASE_URL], any served model
+
+BASE_URL_SHAPE = "http(s)://HOST[:PORT][/PATH]"
+# a host name (letters, digits, '-', '_', dots between labels) or an IPv6 address as urlsplit gives it, unbracketed
+HOST = re.compile(r"[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?|[0-9a-f:.]*:[0-9a-f:.]*")
+
+
+def check_base_url(url: str) -> str:
+    """The base URL given after '@', checked to be http(s)://HOST[:PORT][/PATH]; ValueError naming the part that is
+    not. A credential in the URL is refused: it would be recorded and sent as part of the URL."""
+    if not url:
+        raise ValueError(f"nothing after '@'; give the server's base URL, {BASE_URL_SHAPE}")
+    if "://" not in url:
+        raise ValueError(f"base URL {url!r} has no scheme; give {BASE_URL_SHAPE}, e.g. http://{url}")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"base URL {url!r}: scheme {parts.scheme!r} is neither http nor https")
+    if "@" in parts.netloc:
+        raise ValueError(f"base URL: a user or password before the host is refused; put a key in {KEY_VARIABLE}")
+    if not parts.hostname or not HOST.fullmatch(parts.hostname):
+        raise ValueError(f"base URL {url!r}: host {parts.hostname or ''!r} is not a host name; give {BASE_URL_SHAPE}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or parts.netloc.endswith(":"):
+        shown = parts.netloc.rpartition(":")[2]
+        raise ValueError(f"base URL {url!r}: port {shown!r} is not a number from 1 to 65535")
+    if parts.query or parts.fragment:
+        extra = f"?{parts.query}" if parts.query else f"#{parts.fragment}"
+        raise ValueError(f"base URL {url!r}: {extra!r} has no place in it; give {BASE_URL_SHAPE}")
+    return url.rstrip("/")
+
+
+def open_served(name: str, model: str, base_url: str | None, options: LoadOptions) -> EmbeddingsApi:
+    """A client of the model, its dimension learnt from the server. A key is needed only for the default server
+    (OPENAI_BASE_URL, else OpenAI's): a BASE_URL given in the spec may be a local server that takes none."""
+    client = EmbeddingsApi(name, model, dimension=None, base_url=base_url, key_required=base_url is None)
+    client.discover_dimension()
+    return client
+
+
+@dataclass(frozen=True)
+class ServedModelForm:
+    """``openai:MODEL[@BASE_URL]``: any embedding model on an OpenAI-compatible server."""
+
+    name: str = "openai"
+    family: Family = Family.API
+    argument: str = "MODEL[@BASE_URL]"
+    summary: str = (
+        "any model on an OpenAI-compatible server (OpenAI, Ollama, vLLM, text-embeddings-inference, Infinity, "
+        f"llama.cpp's server, LM Studio); BASE_URL defaults to ${BASE_URL_VARIABLE}, else OpenAI; the key, if the "
+        f"server wants one, from ${KEY_VARIABLE}; the dimension is asked of the server"
+    )
+
+    def resolve(self, spec: str, argument: str) -> EmbedderEntry:
+        # the model ends at the first '@': a BASE_URL may hold more, model names do not
+        model, at, raw_url = argument.partition("@")
+        model = model.strip()
+        if not model:
+            raise ValueError(f"the model is empty; give openai:{self.argument}, e.g. openai:nomic-embed-text")
+        base_url = check_base_url(raw_url.strip()) if at else None
+        host = urlsplit(base_url).hostname if base_url else None
+        return EmbedderEntry(
+            name=spec,
+            family=Family.API,
+            parameters=None,
+            dimension=None,  # learnt from the server when the model is opened
+            summary=f"{model} served at {base_url or 'the default endpoint'}",
+            loader=partial(open_served, spec if host is None else f"openai:{model}@{host}", model, base_url),
+            how_to_get=f"set {KEY_VARIABLE}" if base_url is None else f"start the server at {base_url}",
+            check=key_problem if base_url is None else None,
+            stamp=partial(provider_stamp, model, base_url),
+            portable_name=None if host is None else f"openai:{model}@{host}",
+        )
+
+
+SPEC_FORMS.register("openai", ServedModelForm())

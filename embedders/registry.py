@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from embedders.base import Embedder, EmbedderUnavailable, Family, LoadOptions
 from embedders.disk import cached_sha256
@@ -48,6 +48,9 @@ class EmbedderEntry:
     # the LoadOptions fields its loader reads: only these go into its identity, so --llm-strategy does not make
     # GloVe's vectors look new
     reads_options: tuple[str, ...] = ()
+    # what stands for the name in identities when the name holds what differs between machines or runs (a server's
+    # URL and port): the same served model keeps its cached vectors wherever it is served from
+    portable_name: str | None = None
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -71,7 +74,7 @@ class EmbedderEntry:
 
     def identity_parts(self, options: LoadOptions = LoadOptions()) -> dict[str, Any]:  # noqa: B008
         return {
-            "name": self.name,
+            "name": self.portable_name or self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
             "packages": {module: module_versions(module) for module in self.requires},
@@ -85,7 +88,7 @@ class EmbedderEntry:
         change only numerics (device, dtype), which the stored computation records instead."""
         return _digest(
             {
-                "name": self.name,
+                "name": self.portable_name or self.name,
                 "family": str(self.family),
                 "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
                 "options": {k: getattr(options, k) for k in self.reads_options if k not in NUMERICS_OPTIONS},
@@ -125,6 +128,29 @@ def path_stamp(path: Path) -> str:
     return " ".join(f"{file.relative_to(path)}:sha256:{cached_sha256(file)}" for file in files)
 
 
+class SpecForm(Protocol):
+    """A kind of --embedder value, ``FORM:ARGUMENT``, that names a model by where it is rather than by a registered
+    name: the user's files, a model on a server."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def family(self) -> Family: ...
+
+    @property
+    def summary(self) -> str: ...
+
+    @property
+    def argument(self) -> str:
+        """How the part after the colon is written in help and messages, e.g. PATH or MODEL[@BASE_URL]."""
+        ...
+
+    def resolve(self, spec: str, argument: str) -> EmbedderEntry:
+        """The entry ``spec`` names, without loading anything; ValueError naming the part that is wrong."""
+        ...
+
+
 @dataclass(frozen=True)
 class PathFormat:
     """A way to load the user's own weights from a path, selected as ``FORMAT:PATH``."""
@@ -138,6 +164,17 @@ class PathFormat:
     # what most models of the format have; one that turns out otherwise says so in its info when loaded
     token_vectors: bool = False
     reads_options: tuple[str, ...] = ()
+
+    @property
+    def argument(self) -> str:
+        return "PATH"
+
+    def resolve(self, spec: str, argument: str) -> EmbedderEntry:
+        path = Path(argument).expanduser()
+        if not path.exists():
+            raise ValueError(f"{path} does not exist")
+        self.check(path)
+        return self.entry(spec, path)
 
     def entry(self, spec: str, path: Path) -> EmbedderEntry:
         return EmbedderEntry(
@@ -155,7 +192,7 @@ class PathFormat:
 
 
 EMBEDDERS: Registry[EmbedderEntry] = Registry("embedder")
-PATH_FORMATS: Registry[PathFormat] = Registry("path format")
+SPEC_FORMS: Registry[SpecForm] = Registry("spec form")
 
 
 def register_embedder(
@@ -217,7 +254,7 @@ def register_path_format(
         path_format = PathFormat(
             name, family, summary, opener, check, has_vocabulary, token_vectors, tuple(reads_options)
         )
-        PATH_FORMATS.register(name, path_format)
+        SPEC_FORMS.register(name, path_format)
         return opener
 
     return decorate
@@ -232,20 +269,21 @@ def resolve(spec: str) -> EmbedderEntry:
     spec = spec.strip()
     if spec in EMBEDDERS:
         return EMBEDDERS[spec]
-    name, sep, raw_path = spec.partition(":")
-    if sep and name in PATH_FORMATS:
-        path = Path(raw_path).expanduser()
-        if not path.exists():
-            raise SpecError(f"--embedder {spec}: {path} does not exist")
+    form, sep, argument = spec.partition(":")
+    if sep and form in SPEC_FORMS:
         try:
-            PATH_FORMATS[name].check(path)
+            return SPEC_FORMS[form].resolve(spec, argument)
         except ValueError as error:
             raise SpecError(f"--embedder {spec}: {error}") from None
-        return PATH_FORMATS[name].entry(spec, path)
-    raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORMAT:PATH.\n{valid_choices()}")
+    raise SpecError(f"--embedder {spec!r} is neither a registered name nor FORM:ARGUMENT.\n{valid_choices()}")
 
 
 def valid_choices() -> str:
     names = ", ".join(sorted(EMBEDDERS))
-    formats = ", ".join(f"{name}:PATH" for name in sorted(PATH_FORMATS))
-    return f"Registered names: {names}\nPath formats: {formats}"
+    return f"Registered names: {names}\n" + "\n".join(spec_form_lines())
+
+
+def spec_form_lines() -> list[str]:
+    """Every spec form, one line each, for messages and --list-embedders."""
+    forms = [f"  {name}:{SPEC_FORMS[name].argument}: {SPEC_FORMS[name].summary}" for name in sorted(SPEC_FORMS)]
+    return ["Spec forms (FORM:ARGUMENT):", *forms]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import MISSING, Field, dataclass, fields
 from typing import Any, TypeVar
 
-from embedders import EMBEDDERS, PATH_FORMATS, Family
+from embedders import EMBEDDERS, SPEC_FORMS, Family
 
 Check = Callable[[object], Any]  # the value as it is used; raises Invalid saying what is allowed
 
@@ -160,16 +160,16 @@ def read_dataclass(cls: type[T], table: object, where: str, error: type[Exceptio
 
 
 def embedder_name(name: str, where: str) -> None:
-    """A registered embedder's name or a user's FORMAT:PATH are known; any other name is allowed, since a plugin may
+    """A registered embedder's name or a user's FORM:ARGUMENT are known; any other name is allowed, since a plugin may
     register it after the file is read, but with a warning naming it: a misspelt name would otherwise match nothing
     and drop its comparisons or expectations without a word."""
     prefix, sep, _ = name.partition(":")
-    if name in EMBEDDERS or (sep and prefix in PATH_FORMATS):
+    if name in EMBEDDERS or (sep and prefix in SPEC_FORMS):
         return
     warnings.warn(
         f"{where}: embedder {name!r} is not registered here: it matches nothing unless a plugin registers it "
         f"(registered: {', '.join(sorted(EMBEDDERS))}; "
-        f"or FORMAT:PATH, FORMAT one of {', '.join(sorted(PATH_FORMATS))})",
+        f"or FORM:ARGUMENT, FORM one of {', '.join(sorted(SPEC_FORMS))})",
         NameWarning,
         stacklevel=2,
     )

@@ -38,7 +38,7 @@ def embedder_specs(value: str) -> list[EmbedderEntry]:
     specs = [spec.strip() for spec in value.split(",")]
     if not all(specs):
         # an empty --embedder would otherwise select nothing, which the session reads as "every embedder"
-        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORMAT:PATH")
+        raise argparse.ArgumentTypeError(f"--embedder {value!r}: an empty name; give NAME or FORM:ARGUMENT")
     try:
         return [resolve(spec) for spec in specs]
     except SpecError as error:
@@ -149,10 +149,12 @@ def add_options(parser: pytest.Parser) -> None:
         type=embedder_specs,
         default=[],
         metavar="NAME",
-        help="embedder(s) to evaluate: a registered name (see --list-embedders) or FORMAT:PATH for your own files, "
+        help="embedder(s) to evaluate: a registered name (see --list-embedders) or FORM:ARGUMENT for your own files, "
         "e.g. word2vec:/path/GoogleNews-vectors-negative300.bin, glove:/path/glove.840B.300d.txt, "
-        "fasttext:/path/cc.en.300.bin. Repeat or separate with commas. Default: every registered embedder, "
-        "those unavailable here skipped with how to get them.",
+        "fasttext:/path/cc.en.300.bin, or a model on an OpenAI-compatible server: openai:MODEL or "
+        "openai:MODEL@BASE_URL, e.g. openai:nomic-embed-text@http://localhost:11434/v1 (key, if needed, from "
+        "$OPENAI_API_KEY; dimension asked of the server). Repeat or separate with commas. Default: every registered "
+        "embedder, those unavailable here skipped with how to get them.",
     )
     group.addoption(
         "--fill-cache-only",

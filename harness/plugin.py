@@ -15,6 +15,7 @@ import pytest
 
 from embedders import EMBEDDERS, Embedder, EmbedderEntry, EmbedderInfo, EmbedderUnavailable
 from embedders.devices import describe_device
+from embedders.registry import spec_form_lines
 from evals.expectations import DEFAULT_PATH, Expectation, failures, load_expectations
 from evals.records import MeasurementRecord
 from evals.tasks.analogy import NEEDS_WORD_LIST, VOCABULARIES
@@ -57,6 +58,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         runtime = Runtime(mode, folder, options=load_options(config))
         try:
             print(embedder_table([runtime.stand_in(entry) for entry in EMBEDDERS.values()]))
+            print("\n".join(["", *spec_form_lines()]))  # what --embedder takes besides these names
         finally:
             runtime.close()
         return 0

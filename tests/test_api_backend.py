@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 
 from embedders import api
 from embedders.base import Family, WordInContext
-from embedders.registry import EMBEDDERS
+from embedders.registry import EMBEDDERS, SpecError, resolve
 
 FAKE_KEY = "sk-test-Zq8vR2mK4pL9wX1nB7cD"
 DIMENSION = 8
@@ -78,13 +79,21 @@ class FakeEndpoint:
         self.script.append((status, headers, json.dumps(body or {"error": {"message": "nope"}}).encode()))
 
 
-@pytest.fixture
-def endpoint() -> Iterator[FakeEndpoint]:
+@contextmanager
+def serving() -> Iterator[FakeEndpoint]:
     server = FakeEndpoint()
     server.thread.start()
-    yield server
-    server.server.shutdown()
-    server.server.server_close()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+
+
+@pytest.fixture
+def endpoint() -> Iterator[FakeEndpoint]:
+    with serving() as server:
+        yield server
 
 
 @pytest.fixture
@@ -206,8 +215,8 @@ def test_key_appears_nowhere(client: api.EmbeddingsApi, endpoint: FakeEndpoint) 
     record = json.dumps(client.info.as_record(), default=str)
     assert_no_key(repr(client), str(client), client.info, record, client.info.fingerprint, vars(client))
     assert client.info.family is Family.API
-    assert client.info.weights.startswith("api:http://127.0.0.1:")
-    assert "model=text-embedding-test" in client.info.weights
+    # the provider by its host, as in the identity: no scheme, port or path, so another port keeps the key space
+    assert client.info.weights == "api:127.0.0.1 model=text-embedding-test (not pinned)"
 
 
 def test_credentials_in_base_url_stay_out_of_records(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,3 +255,80 @@ def test_retry_after_http_date() -> None:
     assert 25 <= (api._retry_after(soon) or 0) <= 31
     assert api._retry_after("garbage") is None
     assert api._retry_after("2") == 2.0
+
+
+# ---------------------------------------------------------------- openai:MODEL[@BASE_URL]
+
+
+def test_openai_spec_learns_the_dimension_and_needs_no_key(
+    endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    entry = resolve(f"openai:nomic-embed-text@{endpoint.url}")
+    assert (entry.name, entry.family, entry.dimension) == (f"openai:nomic-embed-text@{endpoint.url}", Family.API, None)
+    assert entry.unavailable_reason() is None  # a server named in the spec may take requests without a key
+    embedder = entry.load()
+    assert embedder.info.dimension == DIMENSION  # asked of the server once, before any input
+    assert [request["body"]["input"] for request in endpoint.requests] == [[api.DIMENSION_PROBE]]
+    result = embedder.embed_words(["cat", "dog"])
+    np.testing.assert_allclose(result.vectors, [vector_for("cat"), vector_for("dog")], atol=1e-6)
+    assert all(request["authorization"] is None for request in endpoint.requests)  # no key, no header
+    assert {request["body"]["model"] for request in endpoint.requests} == {"nomic-embed-text"}
+    assert embedder.info.weights == "api:127.0.0.1 model=nomic-embed-text (not pinned)"
+
+
+def test_openai_spec_without_url_takes_base_url_and_key_from_the_environment(
+    endpoint: FakeEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    entry = resolve("openai:text-embedding-3-small")
+    reason = entry.unavailable_reason()
+    assert reason is not None and "OPENAI_API_KEY" in reason  # the default server wants a key, as before
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", endpoint.url)
+    assert entry.unavailable_reason() is None
+    embedder = entry.load()
+    embedder.embed_words(["hello"])
+    assert all(request["authorization"] == f"Bearer {FAKE_KEY}" for request in endpoint.requests)
+    assert embedder.info.dimension == DIMENSION
+    assert entry.identity_parts()["stamp"] == "127.0.0.1:text-embedding-3-small"
+    assert_no_key(repr(embedder), embedder.info.as_record(), entry.identity_parts())
+
+
+def test_openai_spec_identity_is_the_host_and_the_model_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with serving() as first, serving() as second:
+        assert first.url != second.url  # two ports of one host
+        here, there = resolve(f"openai:m@{first.url}"), resolve(f"openai:m@{second.url}")
+        assert here.name != there.name  # what the user typed, where it is served
+        assert here.identity() == there.identity() and here.recipe() == there.recipe()
+        assert here.load().info.fingerprint == there.load().info.fingerprint  # so the vectors share their key space
+    parts = json.dumps({k: v for k, v in here.identity_parts().items() if k != "code"})  # digests hold digits
+    assert "http" not in parts and "/v1" not in parts and first.url.split(":")[-1].split("/")[0] not in parts
+    assert here.identity_parts()["stamp"] == "127.0.0.1:m"
+    assert resolve("openai:m@https://127.0.0.1/other/v1").identity() == here.identity()  # scheme and path too
+    others = {resolve(f"openai:n@{first.url}").identity(), resolve("openai:m@http://localhost:8080/v1").identity()}
+    assert here.identity() not in others and len(others) == 2  # another model, another host
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("openai:", "the model is empty"),
+        ("openai:@http://127.0.0.1:8080/v1", "the model is empty"),
+        ("openai:m@", "nothing after '@'"),
+        ("openai:m@localhost:8080/v1", "'localhost:8080/v1' has no scheme"),
+        ("openai:m@ftp://example.com/v1", "scheme 'ftp' is neither http nor https"),
+        ("openai:m@http:///v1", "host '' is not a host name"),
+        ("openai:m@http://bad host/v1", "host 'bad host' is not a host name"),
+        ("openai:m@http://127.0.0.1:99999/v1", "port '99999' is not a number"),
+        ("openai:m@http://127.0.0.1:/v1", "port '' is not a number"),
+        ("openai:m@http://user:pass@example.com/v1", "a user or password before the host is refused"),
+        ("openai:m@http://example.com/v1?key=1", "'?key=1' has no place in it"),
+        ("openai:m@http://example.com/v1#prompt", "'#prompt'"),  # a fragment, or a strategy an API takes none of
+    ],
+)
+def test_openai_spec_errors_name_the_bad_part(spec: str, message: str) -> None:
+    with pytest.raises(SpecError, match=r"^--embedder ") as caught:
+        resolve(spec)
+    assert message in str(caught.value)

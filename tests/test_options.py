@@ -53,6 +53,8 @@ def test_list_embedders() -> None:
     [
         (["--embedder", "not-a-model"], "Registered names: "),
         (["--embedder", "glove-6b-50d,word2vec:/no/such/file.bin"], "does not exist"),
+        (["--embedder", "openai:nomic-embed-text@localhost:11434/v1"], "base URL 'localhost:11434/v1' has no scheme"),
+        (["--embedder", "openai:@http://127.0.0.1:8080/v1"], "the model is empty"),
         (["--dataset", "bats"], "NAME=PATH"),
         (["--dataset", "nonsense=/tmp"], "NAME=PATH"),
         (["--oov-policy", "guess"], "invalid choice"),

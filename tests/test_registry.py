@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gensim.test.utils import datapath
 
-from embedders import EMBEDDERS, PATH_FORMATS, Embedder, Family, SpecError, WordInContext, resolve
+from embedders import EMBEDDERS, SPEC_FORMS, Embedder, Family, SpecError, WordInContext, resolve
 from embedders.registry import EmbedderEntry
 from tests.conftest import small_static
 
@@ -108,7 +108,7 @@ def test_missing_path_is_a_spec_error(tmp_path: Path) -> None:
 
 
 def test_path_formats_registered() -> None:
-    assert {"word2vec", "glove", "fasttext"} <= set(PATH_FORMATS)
+    assert {"word2vec", "glove", "fasttext"} <= set(SPEC_FORMS)
 
 
 def test_the_registry_refuses_a_name_twice_and_names_its_choices() -> None:

@@ -107,8 +107,8 @@ def spec_cases(tmp: Path) -> list[tuple[str, str, str]]:
     ragged = write(tmp / "ragged.txt", "the 1 2 3\ncat 1 2 3\ndog 1 2\n")
     words = write(tmp / "words.txt", "the cat dog\n")
     return [
-        ("unknown-name", "glove-999", "neither a registered name nor FORMAT:PATH"),
-        ("unknown-kind", f"word3vec:{empty}", "neither a registered name nor FORMAT:PATH"),
+        ("unknown-name", "glove-999", "neither a registered name nor FORM:ARGUMENT"),
+        ("unknown-kind", f"word3vec:{empty}", "neither a registered name nor FORM:ARGUMENT"),
         ("missing-path", f"word2vec:{tmp / 'absent.bin'}", "does not exist"),
         ("missing-llm-path", f"llm:{tmp / 'absent'}", "does not exist"),
         ("text-as-binary", f"word2vec:{write(tmp / 'text.bin', TEXT_W2V)}", "line 2 is a text vector"),

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embedders import EMBEDDERS, PATH_FORMATS, EmbedderEntry
+from embedders import EMBEDDERS, SPEC_FORMS, EmbedderEntry
 from evals.claims.contextual import TOKEN_LEVEL_METRICS
 from evals.claims.metrics import METRICS
 from evals.claims.settings import Settings
@@ -238,7 +238,7 @@ def _names_a_path_format(claim: Claim, pattern: str) -> bool:
     families = {
         f for side in (claim.subject, claim.reference, claim.anchor, claim.anchor_proxy) if side for f in side.families
     }
-    return any(f"{name}:" in pattern and str(entry.family) in families for name, entry in PATH_FORMATS.items())
+    return any(f"{name}:" in pattern and str(entry.family) in families for name, entry in SPEC_FORMS.items())
 
 
 def possible_comparisons(claim: Claim) -> set[str]:
