@@ -45,6 +45,7 @@ class RunningServer:
     base_url: str  # http://127.0.0.1:PORT/v1
     model: str  # as GET /v1/models names it
     log: Path  # the server's stdout and stderr
+    pid: int  # for what only the process can say, e.g. the CPU time it used
 
     @property
     def spec(self) -> str:
@@ -116,7 +117,7 @@ def llama_server(
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
         model = _wait_until_serving(process, base_url, log, timeout)
-        yield RunningServer(base_url=base_url, model=model, log=log)
+        yield RunningServer(base_url=base_url, model=model, log=log, pid=process.pid)
     finally:
         process.terminate()
         try:
