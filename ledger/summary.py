@@ -19,8 +19,12 @@ DEVIATION_LEGEND = (
 
 
 def short_name(name: str, width: int) -> str:
-    """An embedder name in at most ``width`` characters: FORMAT:PATH becomes FORMAT:basename, then the middle goes."""
-    if ":" in name and "/" in name:
+    """An embedder name in at most ``width`` characters: FORMAT:PATH becomes FORMAT:basename, openai:MODEL@BASE_URL
+    openai:MODEL, then the middle goes."""
+    if name.startswith("openai:") and "@" in name:
+        # the served model tells comparisons apart; the URL's last part ("v1") would not (the model ends at '@')
+        name = name.partition("@")[0]
+    elif ":" in name and "/" in name:
         path_format, _, path = name.partition(":")
         name = f"{path_format}:{path.rstrip('/').rsplit('/', 1)[-1]}"
     if len(name) <= width:

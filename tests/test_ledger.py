@@ -495,6 +495,8 @@ def test_the_claims_table_says_what_its_numbers_are() -> None:
 def test_short_names_keep_what_tells_them_apart() -> None:
     assert short_name("glove-6b-50d", 20) == "glove-6b-50d"
     assert short_name("llm:/models/meta/Llama-2-7b-hf/", 30) == "llm:Llama-2-7b-hf"
+    assert short_name("openai:SmolLM2-135M@http://127.0.0.1:8080/v1", 40) == "openai:SmolLM2-135M"
+    assert short_name("openai:BAAI/bge-small-en-v1.5@gpu-box", 40) == "openai:BAAI/bge-small-en-v1.5"
     long = short_name("simcse-unsup-roberta-large-with-a-very-long-suffix", 21)
     assert len(long) == 21 and long == "simcse-uns…ong-suffix"
 
