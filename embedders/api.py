@@ -369,17 +369,19 @@ class ServedModelForm:
             raise ValueError(f"the model is empty; give openai:{self.argument}, e.g. openai:nomic-embed-text")
         base_url = check_base_url(raw_url.strip()) if at else None
         host = urlsplit(base_url).hostname if base_url else None
+        # named by the served model and its host, never the scheme, port or path, which differ between runs and
+        # machines: comparison names, recorded expectations and history stay the same, and so do identities
+        name = spec if host is None else f"openai:{model}@{host}"
         return EmbedderEntry(
-            name=spec,
+            name=name,
             family=Family.API,
             parameters=None,
             dimension=None,  # learnt from the server when the model is opened
             summary=f"{model} served at {base_url or 'the default endpoint'}",
-            loader=partial(open_served, spec if host is None else f"openai:{model}@{host}", model, base_url),
+            loader=partial(open_served, name, model, base_url),
             how_to_get=f"set {KEY_VARIABLE}" if base_url is None else f"start the server at {base_url}",
             check=key_problem if base_url is None else None,
             stamp=partial(provider_stamp, model, base_url),
-            portable_name=None if host is None else f"openai:{model}@{host}",
         )
 
 

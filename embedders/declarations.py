@@ -227,8 +227,6 @@ def declared_entry(declaration: Declaration, resolved: EmbedderEntry) -> Declare
         "family": declaration.family,
         "parameters": declaration.parameters,
         "paper_model": EMBEDDERS[declaration.paper_model].paper_model if declaration.paper_model else None,
-        # the declared name is portable by construction (no path, URL or port in it): it names the identity
-        "portable_name": None,
     }
     return DeclaredEntry(**values, declaration=declaration)
 

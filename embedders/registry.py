@@ -52,9 +52,6 @@ class EmbedderEntry:
     reads_options: tuple[str, ...] = ()
     # the LLM extraction strategy its spec chose (``NAME#STRATEGY``), which overrides --llm-strategy for it alone
     llm_strategy: str | None = None
-    # what stands for the name in identities when the name holds what differs between machines or runs (a server's
-    # URL and port): the same served model keeps its cached vectors wherever it is served from
-    portable_name: str | None = None
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -86,7 +83,7 @@ class EmbedderEntry:
     def identity_parts(self, options: LoadOptions = LoadOptions()) -> dict[str, Any]:  # noqa: B008
         options = self.options_for(options)
         return {
-            "name": self.portable_name or self.name,
+            "name": self.name,
             "family": str(self.family),
             "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
             "packages": {module: module_versions(module) for module in self.requires},
@@ -101,7 +98,7 @@ class EmbedderEntry:
         options = self.options_for(options)
         return _digest(
             {
-                "name": self.portable_name or self.name,
+                "name": self.name,
                 "family": str(self.family),
                 "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
                 "options": {k: getattr(options, k) for k in self.reads_options if k not in NUMERICS_OPTIONS},

@@ -401,7 +401,10 @@ def test_a_session_on_two_declared_embedders_reports_them_by_name_and_declared_s
     declared = records.header["declarations"]
     assert declared["file"] == str(suite / "embedders.toml")
     assert [d["name"] for d in declared["embedders"]] == ["team-glove", "team-smol"]
-    # the same declaration on a machine without the file: its vectors come from the cache the session filled
+    # a shard of every eval for it, then the same declaration on a machine without the file: its vectors come from
+    # the cache
+    shard = run_pytest(suite, "evals/", "--embedder=team-glove", "--fill-cache-only", f"--cache-dir={cache}")
+    assert shard.returncode == 0 and "fill only: team-glove in" in shard.stdout, shard.stdout[-4000:]
     declare(suite, DECLARED, glove=tmp_path / "elsewhere" / "glove.txt")
     again = run_pytest(suite, "evals/test_word_similarity.py", "-k", "rg65", "--embedder=team-glove",
                        f"--cache-dir={cache}", "--no-ledger")  # fmt: skip
