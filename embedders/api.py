@@ -47,6 +47,17 @@ def key_may_travel(base_url: str) -> bool:
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
+class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would carry the request, key included, to wherever the server says: an embeddings endpoint has
+    no reason to redirect, so the 3xx is an error (naming where it pointed) and nothing is sent further."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None
+
+
+NO_REDIRECTS = urllib.request.build_opener(RefuseRedirects)
+
+
 class ApiError(RuntimeError):
     """The endpoint refused or kept failing; the message never carries the key."""
 
@@ -165,7 +176,7 @@ class EmbeddingsApi:
             retry_after: float | None = None
             try:
                 request = urllib.request.Request(url, data=payload, headers=headers, method="POST")
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                with NO_REDIRECTS.open(request, timeout=self.timeout) as response:
                     return self._parse(response.read(), len(batch))
             except urllib.error.HTTPError as error:
                 status = error.code
@@ -184,6 +195,11 @@ class EmbeddingsApi:
                         f"{self.info.name}: {shown} answered {status} "
                         f"({'the key was rejected' if status == 401 else 'the key may not use this model'}); "
                         f"check {self.key_variable} and {BASE_URL_VARIABLE}"
+                    ) from None
+                if 300 <= status < 400:
+                    raise ApiError(
+                        f"{self.info.name}: {shown} answered {status}, a redirect to {error.headers.get('Location')}: "
+                        "refused, since it would carry the request and key elsewhere; give the final URL"
                     ) from None
                 if status not in RETRIED_STATUSES:
                     raise ApiError(f"{self.info.name}: {shown} answered {status}: {body}") from None

@@ -56,6 +56,12 @@ class FakeEndpoint:
                 ]
                 self._send(200, {}, json.dumps({"object": "list", "data": data[::-1]}).encode())
 
+            def do_GET(self) -> None:  # what a followed redirect would send: recorded, so a test can see it came
+                endpoint.requests.append(
+                    {"path": self.path, "body": None, "authorization": self.headers.get("Authorization")}
+                )
+                self._send(405, {}, b"{}")
+
             def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
                 try:
                     self.send_response(status)
@@ -332,3 +338,14 @@ def test_openai_spec_errors_name_the_bad_part(spec: str, message: str) -> None:
     with pytest.raises(SpecError, match=r"^--embedder ") as caught:
         resolve(spec)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_refused_and_the_key_goes_nowhere_else(
+    client: api.EmbeddingsApi, endpoint: FakeEndpoint, status: int
+) -> None:
+    with serving() as elsewhere:
+        endpoint.fail(status, Location=f"{elsewhere.url}/embeddings")
+        with pytest.raises(api.ApiError, match=f"answered {status}, a redirect to {elsewhere.url}/embeddings: refused"):
+            client.embed_words(["cat"])
+        assert elsewhere.requests == []  # neither the request nor its key reached the other server
