@@ -160,13 +160,6 @@ def plan_scope(config: pytest.Config, resolver: Resolver) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _whole_evals(config: pytest.Config) -> bool:
-    """Whether the session collected every eval: what a fill-only session must have to fill a complete shard."""
-    given = [Path(arg.split("::")[0]).resolve() for arg in config.args]
-    narrowed = config.option.keyword or config.option.markexpr or config.getoption("deselect", None)
-    return not narrowed and given == [EVALS] and all("::" not in arg for arg in config.args)
-
-
 def _embedder_param(entry: EmbedderEntry, *values: object, ids: tuple[str, ...] = ()) -> object:
     reason = entry.unavailable_reason()
     marks = [pytest.mark.skip(reason=reason)] if reason else []
@@ -363,8 +356,8 @@ class FillOnly:
         part = (
             ""
             if self.whole
-            else "; a part of the evals only (-k, -m, --deselect or a narrower path), so a session without these "
-            "weights will not stand on this shard: fill with `pytest evals/` for that"
+            else "; a part of the evals only (-k, -m, --deselect, --ignore, --lf or a narrower path), so a session "
+            "without these weights will not stand on this shard: fill with `pytest evals/` for that"
         )
         return (
             f"fill only: {', '.join(self.filled) or 'nothing planned'} in {self.seconds:.1f} s on {device}, peak RSS "
@@ -387,6 +380,8 @@ class EmbeddingSession:
         self.fill_reports: list[FillReport] = runtime.reports
         self.fill_only: FillOnly | None = None  # what --fill-cache-only did
         self.task_code = ""  # digest of the evals' code, from collection on
+        self.modules: set[str] = set()  # the test modules collected, by node id
+        self.deselected = 0  # tests collected, then deselected
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_collection_finish(self, session: pytest.Session) -> None:
@@ -460,7 +455,7 @@ class EmbeddingSession:
                 failed.add(f"{name} ({entry.unavailable_reason() or 'nothing in this session needs it'})")
         # a shard of every eval (and, from the claims plugin, of every claim its embedders can take part in) is
         # complete for any session of the same scope: one without the weights may stand on it
-        whole = _whole_evals(session.config)
+        whole = self._whole_evals(session.config)
         if whole:
             attempted = {report.name for report in self.fill_reports}
             for name in plan.entries:
@@ -469,6 +464,20 @@ class EmbeddingSession:
         self.fill_only = FillOnly(sorted(plan.entries), sorted(failed), time.perf_counter() - started, whole)
         self.ran_evals = True  # the embeddings section says what was filled
         session.items[:] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.passed and report.nodeid.endswith(".py"):
+            self.modules.add(report.nodeid)
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected += len(items)
+
+    def _whole_evals(self, config: pytest.Config) -> bool:
+        """Whether the session collected every eval module and deselected nothing (-k, -m, --deselect, --lf): what
+        a fill-only session must have done to fill a complete shard. Modules are counted, not tests, so a module
+        with no test for these embedders still counts as collected."""
+        every = {f"{EVALS.name}/{path.name}" for path in EVALS.glob("test_*.py")}
+        return not self.deselected and self.modules >= every and all("::" not in arg for arg in config.args)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: pytest.Item | None):
