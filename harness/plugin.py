@@ -128,6 +128,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # a candidate named with --embedder is that candidate (one entry per name, so a claim meets it once); a
     # FORM:ARGUMENT spec is an entry of its own
     selected = [candidates.get(entry.name) or here(entry) for group in config.getoption("embedder") for entry in group]
+    named: dict[str, EmbedderEntry] = {}
+    for entry in selected:
+        other = named.setdefault(entry.name, entry)
+        if other.summary != entry.summary:  # e.g. one model name served at two ports of one host
+            raise pytest.UsageError(
+                f"--embedder: {other.summary} and {entry.summary} are both {entry.name}, one embedder to the cache "
+                "(an embedder is named by its served model and host, not the port): run them in separate sessions, "
+                "each with its own --cache-dir"
+            )
     if not selected:
         # the default session: what runs here; the rest is named once in the summary, not skipped test by test
         selected = [entry for entry in candidates.values() if entry.unavailable_reason() is None]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -349,3 +353,27 @@ def test_a_redirect_is_refused_and_the_key_goes_nowhere_else(
         with pytest.raises(api.ApiError, match=f"answered {status}, a redirect to {elsewhere.url}/embeddings: refused"):
             client.embed_words(["cat"])
         assert elsewhere.requests == []  # neither the request nor its key reached the other server
+
+
+def test_one_model_served_at_two_ports_of_one_host_in_one_session_is_a_usage_error() -> None:
+    specs = "openai:m@http://127.0.0.1:8080/v1,openai:m@http://127.0.0.1:8081/v1"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "evals/",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--embedder",
+            specs,
+        ],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert done.returncode == 4 and "are both openai:m@127.0.0.1, one embedder to the cache" in done.stderr, done.stderr
