@@ -42,7 +42,7 @@ TOOL = "embedding-claims"
 TABLE = "embedder"
 # a declared name goes into comma-separated --embedder lists, test ids and -k expressions, and must not read as a
 # FORMAT:PATH spec or a strategy suffix
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9._-]*")  # a letter first: never a bare number, which --embedder splits on
 
 
 class DeclarationsError(ValueError):
@@ -52,7 +52,7 @@ class DeclarationsError(ValueError):
 def declared_name(value: object) -> str:
     name = text(value)
     if not NAME.fullmatch(name):
-        raise Invalid("must be letters, digits, '.', '_' or '-', starting with a letter or a digit")
+        raise Invalid("must be letters, digits, '.', '_' or '-', starting with a letter")
     return name
 
 
@@ -180,18 +180,31 @@ def _declarations(path: Path, document: object, header: str, shown: str) -> Decl
                 f"{locate('paper_model')}: paper_model {declaration.paper_model!r} is of family '{paper.family}', "
                 f"this embedder of '{declaration.family}': a stand-in is of its paper model's family"
             )
-        entries[declaration.name] = declared_entry(declaration, _resolved(declaration.spec, locate("spec")))
+        resolved, here = _resolved(declaration.spec, locate("spec"))
+        if here and resolved.family != declaration.family:
+            # the model decides its family (its config, or its form): a declared one that differs would put it on
+            # the wrong claim sides, or count it as another family's paper model
+            raise DeclarationsError(
+                f"{locate('family')}: family = '{declaration.family}', but {declaration.spec!r} is a "
+                f"'{resolved.family}' embedder"
+            )
+        entries[declaration.name] = declared_entry(declaration, resolved)
     return Declarations(path, entries)
 
 
-def _resolved(spec: str, at: str) -> EmbedderEntry:
+def _resolved(spec: str, at: str) -> tuple[EmbedderEntry, bool]:
+    """The spec's entry, and whether its weights are here (else it is unavailable, saying why, and its family is
+    the declaration's word alone)."""
     try:
-        return resolve(spec)
+        return resolve(spec), True
     except SpecError as error:
-        absent = absent_path_entry(spec)
+        try:
+            absent = absent_path_entry(spec)
+        except SpecError as problem:  # e.g. a strategy that is no strategy, on a path that is not here
+            raise DeclarationsError(f"{at}: spec = {spec!r}: {problem}") from None
         if absent is None:
             raise DeclarationsError(f"{at}: spec = {spec!r}: {error}") from None
-        return absent
+        return absent, False
 
 
 def absent_path_entry(spec: str) -> EmbedderEntry | None:

@@ -428,7 +428,7 @@ class EmbeddingSession:
         config: pytest.Config = node.config  # type: ignore[attr-defined]
         chosen = {
             entry.name: entry.computation.key
-            for entry in config.stash[CANDIDATES].values()
+            for entry in [*config.stash[CANDIDATES].values(), *config.stash[SELECTED].values()]
             if isinstance(entry, CacheOnlyEntry) and entry.computation is not None
         }
         node.workerinput[STAND_INS] = json.dumps(chosen)  # type: ignore[attr-defined]

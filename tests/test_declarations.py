@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from gensim.test.utils import datapath
 
-from embedders import EMBEDDERS, Family, LoadOptions, SpecError
+from embedders import EMBEDDERS, Family, LoadOptions, SpecError, resolve
 from embedders.declarations import Declaration, DeclarationsError, declared_entry, load_declarations
 from embedders.registry import EmbedderEntry
 from evals.claims.deviations import model_deviations
@@ -182,6 +182,13 @@ SECOND = 'name = "team-smol"'  # the second table's first key (line 10); its key
         ('family = "llm"\n', 'family = "llm"\nsize = 3\n', r"line 13: .*unknown keys \['size'\]; allowed"),
         ('family = "llm"\n', "", r"line 9: \[\[embedder\]\] #2 \(team-smol\): missing \['family'\]"),
         ('[[embedder]]\nname = "team-smol"', '[embedder]\nname = "team-smol"', r"embedders.toml: "),
+        (SECOND, 'name = "5"', r"line 10: .*starting with a letter"),  # --embedder 5 would be split as a number
+        ('family = "llm"', 'family = "static"', r"line 12: .*family = 'static', but 'smollm2-135m#prompt' is a 'llm'"),
+        (
+            'spec = "smollm2-135m#prompt"',
+            'spec = "llm:/nowhere/model#bogus"',
+            r"line 11: .*spec = 'llm:/nowhere/model#bogus'",
+        ),
     ],
 )
 def test_each_bad_field_is_an_error_naming_the_file_and_line(tmp_path: Path, old: str, new: str, message: str) -> None:
@@ -239,8 +246,10 @@ def test_a_side_naming_a_paper_model_takes_the_embedder_declared_to_stand_for_it
     assert side.members([*EMBEDDERS.values(), llama]) == [EMBEDDERS["llama2-7b"], llama]
     assert Side(names=("llama3-8b",)).members([llama]) == []
     assert not [d for d in model_deviations(llama) if d.aspect == "model"]  # not a proxy: it says what it stands for
-    # registered embedders are matched by name only, even two that are one paper model
+    # registered embedders are matched by name only, even two that are one paper model; so is another extraction of
+    # a paper model, which is not the paper's own
     assert Side(names=("simcse",)).members(EMBEDDERS.values()) == [EMBEDDERS["simcse"]]
+    assert Side(names=("llama2-7b",)).members([resolve("llama2-7b#prompt")]) == []
 
 
 def test_a_declared_stand_in_counts_as_the_papers_own_model_in_the_agreement(add_metric: AddMetric) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from embedders import EMBEDDERS, SPEC_FORMS, EmbedderEntry
+from embedders.declarations import DeclaredEntry
 from evals.claims.contextual import TOKEN_LEVEL_METRICS
 from evals.claims.metrics import METRICS
 from evals.claims.settings import Settings
@@ -46,16 +47,16 @@ class Side:
     names: tuple[str, ...] = field(default=(), metadata=key(one_or_list(text), "name"))
 
     def members(self, entries: list[EmbedderEntry]) -> list[EmbedderEntry]:
-        # an embedder that is not registered (one declared in embedders.toml) and stands for one of the paper's
-        # models is on every side naming that model; registered ones are matched by name only (two registered
-        # names may be one paper model)
+        # an embedder declared in embedders.toml to stand for one of the paper's models is on every side naming
+        # that model; any other is matched by name only (two registered names may be one paper model, and
+        # llama2-7b#prompt is not the paper's extraction)
         paper_models = {EMBEDDERS[n].paper_model for n in self.names if n in EMBEDDERS} - {None}
         return [
             e
             for e in entries
             if e.name in self.names
             or str(e.family) in self.families
-            or (e.name not in EMBEDDERS and e.paper_model in paper_models)
+            or (isinstance(e, DeclaredEntry) and e.paper_model in paper_models)
         ]
 
     def describe(self) -> str:
