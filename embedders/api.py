@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 KEY_VARIABLE = "OPENAI_API_KEY"
 BASE_URL_VARIABLE = "OPENAI_BASE_URL"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+OPENAI_HOST = "api.openai.com"  # trusted, as before, to keep one model behind each name (see EmbedderEntry.served)
 RETRIED_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 BODY_EXCERPT = 300
 DIMENSION_PROBE = "dimension"  # the text embedded once to learn an undeclared model's dimension
@@ -385,6 +386,7 @@ class ServedModelForm:
             raise ValueError(f"the model is empty; give openai:{self.argument}, e.g. openai:nomic-embed-text")
         base_url = check_base_url(raw_url.strip()) if at else None
         host = urlsplit(base_url).hostname if base_url else None
+        effective = urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname
         # named by the served model and its host, never the scheme, port or path, which differ between runs and
         # machines: comparison names, recorded expectations and history stay the same, and so do identities
         name = spec if host is None else f"openai:{model}@{host}"
@@ -398,6 +400,7 @@ class ServedModelForm:
             how_to_get=f"set {KEY_VARIABLE}" if base_url is None else f"start the server at {base_url}",
             check=key_problem if base_url is None else None,
             stamp=partial(provider_stamp, model, base_url),
+            served=effective != OPENAI_HOST,
         )
 
 

@@ -52,6 +52,10 @@ class EmbedderEntry:
     reads_options: tuple[str, ...] = ()
     # the LLM extraction strategy its spec chose (``NAME#STRATEGY``), which overrides --llm-strategy for it alone
     llm_strategy: str | None = None
+    # its vectors come from a server on which a model's name pins no weights (any OpenAI-compatible server but
+    # OpenAI's own: llama.cpp's answers any name, an Ollama tag can be pulled again): the cache then checks, once per
+    # process and before reading any of its vectors, that the server still answers a probe text as it did
+    served: bool = False
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""

@@ -26,6 +26,7 @@ INSTALL = (
     "scripts/setup compiles it once and keeps the wheel)"
 )
 MEAN_POOLING = 1  # llama.cpp's LLAMA_POOLING_TYPE_MEAN
+LAST_POOLING = 3  # LLAMA_POOLING_TYPE_LAST: the same weights answering otherwise, under the same model name
 LOG_TAIL = 3000
 STOP_SECONDS = 10.0
 
@@ -73,7 +74,7 @@ def free_port() -> int:
 
 @contextmanager
 def llama_server(
-    gguf: Path, log: Path, *, threads: int | None = None, timeout: float = 120.0
+    gguf: Path, log: Path, *, threads: int | None = None, timeout: float = 120.0, pooling: int = MEAN_POOLING
 ) -> Iterator[RunningServer]:
     """Serves ``gguf`` with /v1/embeddings on a free port of 127.0.0.1 until the block ends, whatever ends it.
 
@@ -93,10 +94,10 @@ def llama_server(
         "true",
         # A causal LM's GGUF names no pooling, and llama.cpp then pools nothing: /v1/embeddings answers one vector
         # per token (SmolLM2: "king" 1x576, "hello world" 2x576), which no OpenAI client takes for an embedding.
-        # 0.3.36's server has no pooling option, so the file's pooling key is overridden: mean, as the suite's
-        # default LLM strategy pools (over the last layer after the final norm, as llama.cpp's embeddings are).
+        # 0.3.36's server has no pooling option, so the file's pooling key is overridden: mean by default, as
+        # the suite's default LLM strategy pools (over the last layer after the final norm, as llama.cpp's are).
         "--kv_overrides",
-        f"{gguf_architecture(gguf)}.pooling_type=int:{MEAN_POOLING}",
+        f"{gguf_architecture(gguf)}.pooling_type=int:{pooling}",
         "--host",
         "127.0.0.1",
         "--port",

@@ -19,7 +19,7 @@ from embedders import resolve
 from embedders.llm import check_smollm2, smollm2_path
 from embedders.threads import cpu_share
 from ledger.file import read_ledger
-from tests.llama_server import RunningServer, llama_server, server_problem
+from tests.llama_server import LAST_POOLING, RunningServer, llama_server, server_problem
 
 ROOT = Path(__file__).resolve().parent.parent
 DIMENSION = 576  # SmolLM2-135M's hidden size
@@ -48,6 +48,17 @@ def smollm2_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running
         pytest.skip(f"smollm2-135m: {check_smollm2()}")
     with llama_server(gguf, tmp_path_factory.mktemp("llama-server") / "server.log") as server:
         yield server
+
+
+def run_session(
+    server: RunningServer, selection: str, cache: Path, ledger: Path, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """A session of the evals selected by ``-k selection`` with the server's model as its one --embedder."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("EMBEDDING_CLAIMS_")}
+    environment |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    command = [sys.executable, "-m", "pytest", "evals/", "-p", "no:cacheprovider", "-q", "--embedder", server.spec]
+    command += ["-k", selection, "--cache-dir", str(cache), "--ledger-dir", str(ledger), *options]
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=900)
 
 
 def answered(server: RunningServer) -> list[str]:
@@ -97,32 +108,7 @@ def test_a_session_measures_and_decides_through_the_server(smollm2_server: Runni
     numbers finite, the embedder recorded as the served model on that host, every input embedded by the server (a
     fresh embedding cache, so nothing comes from an earlier run)."""
     before = len(answered(smollm2_server))
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("EMBEDDING_CLAIMS_")}
-    environment |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "evals/",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--embedder",
-            smollm2_server.spec,
-            "-k",
-            SELECTION,
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--ledger-dir",
-            str(tmp_path / "ledger"),
-        ],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    done = run_session(smollm2_server, SELECTION, tmp_path / "cache", tmp_path / "ledger")
     output = done.stdout[-4000:] + done.stderr[-2000:]
     # 1: a claim comparison whose verdict is not the recorded one fails its test (SmolLM2 is no match for GloVe at
     # analogies); that it was decided rather than broken is checked on its record below
@@ -156,3 +142,39 @@ def test_a_session_measures_and_decides_through_the_server(smollm2_server: Runni
 
     statuses = answered(smollm2_server)[before:]
     assert statuses and set(statuses) == {"200"}, smollm2_server.log_tail()
+
+
+def test_another_model_under_a_cached_name_is_not_read_from_the_cache(
+    smollm2_server: RunningServer, tmp_path: Path
+) -> None:
+    """A name pins no weights on such a server: the same GGUF served with last-token pooling, under the same name on
+    the same host, answers otherwise, and the cache filled from the mean-pooling server must not stand for it. A
+    warm rerun on the server that filled the cache reads it and embeds nothing but the probe; the other server's
+    session fails naming the change; under --cache=refresh it recomputes and passes."""
+    cache = tmp_path / "cache"
+    first = run_session(smollm2_server, "rg65", cache, tmp_path / "ledger-1")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+
+    before = len(answered(smollm2_server))
+    again = run_session(smollm2_server, "rg65", cache, tmp_path / "ledger-2")
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-2000:]
+    # opening the model asks its dimension, then the probe: nothing of rg65 is sent again
+    assert len(answered(smollm2_server)) - before == 2, smollm2_server.log_tail()
+
+    gguf = smollm2_path()
+    assert gguf is not None
+    with llama_server(gguf, tmp_path / "last.log", pooling=LAST_POOLING) as other:
+        assert other.model == smollm2_server.model  # one name, one host: one key space for the cache
+        changed = run_session(other, "rg65", cache, tmp_path / "ledger-3")
+        output = changed.stdout[-4000:] + changed.stderr[-2000:]
+        assert changed.returncode == 1, output
+        assert "ServedModelChanged" in output and "otherwise than when this cache stored its vectors" in output, output
+
+        refreshed = run_session(other, "rg65", cache, tmp_path / "ledger-4", "--cache=refresh")
+        assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr[-2000:]
+        scores = {}
+        for ledger in ("ledger-1", "ledger-4"):
+            (path,) = (tmp_path / ledger).glob("*.jsonl")
+            (measurement,) = read_ledger(path).measurements()
+            scores[ledger] = measurement.metrics["spearman"]
+        assert scores["ledger-1"] != scores["ledger-4"], scores  # the refreshed vectors are the other server's
