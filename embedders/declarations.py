@@ -180,7 +180,7 @@ def _declarations(path: Path, document: object, header: str, shown: str) -> Decl
                 f"{locate('paper_model')}: paper_model {declaration.paper_model!r} is of family '{paper.family}', "
                 f"this embedder of '{declaration.family}': a stand-in is of its paper model's family"
             )
-        resolved, here = _resolved(declaration.spec, locate("spec"))
+        resolved, here = _resolved(anchored(declaration.spec, path.parent), locate("spec"))
         if here and resolved.family != declaration.family:
             # the model decides its family (its config, or its form): a declared one that differs would put it on
             # the wrong claim sides, or count it as another family's paper model
@@ -190,6 +190,21 @@ def _declarations(path: Path, document: object, header: str, shown: str) -> Decl
             )
         entries[declaration.name] = declared_entry(declaration, resolved)
     return Declarations(path, entries)
+
+
+def anchored(spec: str, folder: Path) -> str:
+    """The spec with a FORMAT:PATH's relative path made absolute when it names something beside the declarations
+    file (in ``folder``): the file means the same weights from wherever pytest starts. Any other spec as written (a
+    name, an absolute path, a hub id, a relative path found nowhere beside the file)."""
+    base, strategy = split_strategy(spec.strip())
+    form, sep, argument = base.partition(":")
+    if not sep or not isinstance(SPEC_FORMS.get(form), PathFormat):
+        return spec
+    path = Path(argument.strip()).expanduser()
+    beside = folder / path
+    if path.is_absolute() or not beside.exists():
+        return spec
+    return f"{form}:{beside}" + (f"#{strategy}" if strategy else "")
 
 
 def _resolved(spec: str, at: str) -> tuple[EmbedderEntry, bool]:

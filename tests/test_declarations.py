@@ -100,6 +100,28 @@ def test_a_declared_file_has_one_identity_wherever_it_is_and_takes_part_from_the
     assert absent.recipe(options) == first.recipe(options)
 
 
+def test_a_relative_path_is_read_beside_the_declarations_file_from_wherever_pytest_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite = tmp_path / "suite"
+    (suite / "vectors").mkdir(parents=True)
+    shutil.copy(GLOVE, suite / "vectors" / "glove.txt")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    relative = load_declarations(declare(suite, glove=Path("vectors/glove.txt"))).entries["team-glove"]
+    assert relative.unavailable_reason() is None
+    absolute = load_declarations(declare(tmp_path / "other", glove=suite / "vectors" / "glove.txt")).entries
+    assert relative.identity(LoadOptions()) == absolute["team-glove"].identity(LoadOptions())
+    # what the declaration says is shown as written
+    assert load_declarations(suite).where("team-glove") == f"declared in {suite / 'embedders.toml'} line 2 as " + (
+        "glove:vectors/glove.txt"
+    )
+    # a relative path found nowhere beside the file is as before: unavailable, naming it
+    gone = load_declarations(declare(tmp_path / "gone", glove=Path("vectors/glove.txt"))).entries["team-glove"]
+    assert gone.unavailable_reason() == "team-glove: vectors/glove.txt does not exist"
+
+
 LLM_DECLARED = """[[embedder]]
 name = "team-llm"
 spec = "{spec}"
