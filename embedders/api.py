@@ -302,6 +302,11 @@ def provider_stamp(model: str, base_url: str | None = None) -> str:
     return f"{host}:{model}"
 
 
+def served_elsewhere(base_url: str | None = None) -> bool:
+    """Whether the model is served by another than OpenAI (``base_url``, else $OPENAI_BASE_URL, else OpenAI's)."""
+    return urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname != OPENAI_HOST
+
+
 def _opener(name: str, model: str, dimension: int) -> Callable[[LoadOptions], EmbeddingsApi]:
     def open_api(options: LoadOptions) -> EmbeddingsApi:
         return EmbeddingsApi(name, model, dimension=dimension)
@@ -319,6 +324,7 @@ for _name, (_model, _dimension, _summary, _paper_model) in OPENAI_MODELS.items()
         how_to_get=f"set {KEY_VARIABLE}",
         check=key_problem,
         stamp=partial(provider_stamp, _model),
+        served=served_elsewhere,
         paper_model=_paper_model,
     )(_opener(_name, _model, _dimension))
 
@@ -386,7 +392,6 @@ class ServedModelForm:
             raise ValueError(f"the model is empty; give openai:{self.argument}, e.g. openai:nomic-embed-text")
         base_url = check_base_url(raw_url.strip()) if at else None
         host = urlsplit(base_url).hostname if base_url else None
-        effective = urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname
         # named by the served model and its host, never the scheme, port or path, which differ between runs and
         # machines: comparison names, recorded expectations and history stay the same, and so do identities
         name = spec if host is None else f"openai:{model}@{host}"
@@ -400,7 +405,7 @@ class ServedModelForm:
             how_to_get=f"set {KEY_VARIABLE}" if base_url is None else f"start the server at {base_url}",
             check=key_problem if base_url is None else None,
             stamp=partial(provider_stamp, model, base_url),
-            served=effective != OPENAI_HOST,
+            served=partial(served_elsewhere, base_url),
         )
 
 

@@ -52,10 +52,11 @@ class EmbedderEntry:
     reads_options: tuple[str, ...] = ()
     # the LLM extraction strategy its spec chose (``NAME#STRATEGY``), which overrides --llm-strategy for it alone
     llm_strategy: str | None = None
-    # its vectors come from a server on which a model's name pins no weights (any OpenAI-compatible server but
-    # OpenAI's own: llama.cpp's answers any name, an Ollama tag can be pulled again): the cache then checks, once per
-    # process and before reading any of its vectors, that the server still answers a probe text as it did
-    served: bool = False
+    # whether its vectors come from a server on which a model's name pins no weights (any OpenAI-compatible server
+    # but OpenAI's own: llama.cpp's answers any name, an Ollama tag can be pulled again), asked when a session uses
+    # it (the base URL may come from the environment): the cache then keys its vectors by the server's answer to a
+    # probe text, asked once per process (runtime/served.py)
+    served: Callable[[], bool] | None = None
 
     def unavailable_reason(self) -> str | None:
         """Why this embedder cannot run here, with how to get it; None when it can. Loads nothing."""
@@ -257,6 +258,7 @@ def register_embedder(
     has_vocabulary: bool = False,
     token_vectors: bool = False,
     reads_options: Sequence[str] = (),
+    served: Callable[[], bool] | None = None,
 ) -> Callable[[Loader], Loader]:
     def decorate(loader: Loader) -> Loader:
         EMBEDDERS.register(
@@ -278,6 +280,7 @@ def register_embedder(
                 has_vocabulary,
                 token_vectors,
                 tuple(reads_options),
+                served=served,
             ),
         )
         return loader

@@ -135,7 +135,6 @@ class CacheOnlyEntry(EmbedderEntry):
     @classmethod
     def standing_in(cls, entry: EmbedderEntry, computation: Computation, missing: str) -> CacheOnlyEntry:
         values = {f.name: getattr(entry, f.name) for f in fields(EmbedderEntry)}
-        values["served"] = False  # no server to ask here: the computation record says where its vectors came from
         return cls(**values, computation=computation, missing=missing)
 
     def __eq__(self, other: object) -> bool:

@@ -1,8 +1,9 @@
 """An embedder behind the store: every input is looked up first, the real model is asked only for what is missing.
 
 The real model is loaded on the first miss (normally during the session's plan, see runtime/plan.py), so a warm
-rerun loads none. Its description (``info``, whose fingerprint keys the store) is stored too, under the entry's
-identity, which is computed without loading anything.
+rerun loads none, but for a served model, which it asks one probe first (runtime/served.py). Its description
+(``info``, whose fingerprint keys the store) is stored too, under the entry's identity, which is computed without
+loading anything.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from embedders import (
 )
 from embedders.devices import describe_device
 from runtime.computation import CacheIncomplete, CacheOnlyEntry, Computation
+from runtime.plan import describe_failure
 from runtime.pool import Usage
+from runtime.served import ServedModelUnchecked, checked_epoch, stored_epoch
 from runtime.store import EMBEDDED, NOT_EMBEDDED, TRUNCATED, CacheWarning, input_key
 
 if TYPE_CHECKING:
@@ -36,18 +39,6 @@ if TYPE_CHECKING:
 # Inputs sent to the model per call: large enough for its own batching, small enough that a killed run loses
 # little and the progress bar moves.
 CHUNK = 1024
-# What a served model is asked, once per process, before its cached vectors are read (EmbedderEntry.served); stored
-# under a form of its own, so that no eval's input shares its row.
-SERVED_PROBE = "Is this still the model whose vectors the cache holds?"
-PROBE_FORM = "probe"
-# The cosine above which two answers to the probe come from one model. Measured in tests/test_llama_server.py: the
-# server's vectors against llama.cpp's own, in another batch shape, above 0.9999; the same SmolLM2 weights pooled by
-# the last token instead of the mean, 0.670. A GPU server's run-to-run differences were not measured here.
-SAME_MODEL = 0.999
-
-
-class ServedModelChanged(RuntimeError):
-    """The server answers the probe otherwise than when the cached vectors were computed."""
 
 
 def input_text(form: str, item: Hashable) -> str:
@@ -67,7 +58,11 @@ class CachedEmbedder:
         self.identity = entry.identity(runtime.options)
         self._info: EmbedderInfo | None = None
         self._checked = -1  # which load of the model was last compared with the stored description
-        self._served: Exception | bool = not entry.served  # True once checked; the failure, if the check failed
+        # a served model is asked the probe before anything of it is read (runtime/served.py); one standing on the
+        # cache alone, with no server to ask, reads by the probe answer stored
+        self._asks_server = bool(entry.served and entry.served()) and not isinstance(entry, CacheOnlyEntry)
+        self._epoch: str | None = None
+        self._epoch_failure: str | None = None
 
     def __repr__(self) -> str:
         return f"CachedEmbedder({self.entry.name!r})"
@@ -86,13 +81,40 @@ class CachedEmbedder:
 
     @property
     def space(self) -> str:
-        """The key space of this embedder's vectors: what it is (fingerprint) and how it was built (identity). Every
-        cached vector and result of it is keyed by this, so a served model is checked here (_check_served)."""
-        self._check_served()
-        return self._space()
+        """The key space of this embedder's vectors and results: how it was built (identity), what it is
+        (fingerprint) and, for a served model, which model the server answered for (runtime/served.py)."""
+        return self._space() + self.epoch()
 
     def _space(self) -> str:
         return f"{self.identity}:{self.info.fingerprint}"
+
+    def epoch(self) -> str:
+        """The served model's epoch, found once per process: a model not served, or under --cache=off (no earlier
+        cache to read), has none. A failure to find it fails every test of the embedder in the process, the server
+        asked only the first time."""
+        if self._epoch is not None:
+            return self._epoch
+        if self._epoch_failure is not None:
+            raise ServedModelUnchecked(self._epoch_failure)
+        if self.runtime.mode == "off" or not (self._asks_server or isinstance(self.entry, CacheOnlyEntry)):
+            self._epoch = ""
+        elif not self._asks_server:
+            self._epoch = stored_epoch(self.runtime.storage, self._space())
+        else:
+            try:
+                self._epoch = self._ask_server()
+            except Exception as error:
+                self._epoch_failure = f"{describe_failure(error)}; the server is not asked again in this process"
+                raise
+        return self._epoch
+
+    def _ask_server(self) -> str:
+        loaded = self.runtime.pool.model(self.entry).model
+        if self._info is None or loaded.info.fingerprint != self._info.fingerprint:
+            self.model()  # a description not stored yet, or changed: stored as on any load
+        self.runtime.pool.usage_of(self.entry.name).model_calls += 1  # the probe: a request like any other
+        refresh = self.runtime.mode == "refresh"
+        return checked_epoch(loaded, self.runtime.storage, self._space(), accept=refresh)
 
     def model(self) -> Embedder:
         """The real model (loaded if it is not), its description checked against the stored one."""
@@ -185,44 +207,6 @@ class CachedEmbedder:
         else:
             usage.unplanned += len(missing)
         return self._assemble(texts, distinct, keys, found)
-
-    def _check_served(self) -> None:
-        """A served model's name pins no weights (EmbedderEntry.served): before any of its cached vectors or results
-        is read, the server's answer to the probe is compared with the cached answer, once per process. A first
-        answer is stored; under --cache=refresh (whose other processes may not have recomputed yet) the new one
-        replaces it unread. A different answer, or a server that cannot be asked, fails every test of this embedder
-        in the process, from the first failure (not one round of retries per test)."""
-        if self._served is True:
-            return
-        if isinstance(self._served, Exception):
-            raise self._served
-        try:
-            self._compare_probe()
-        except Exception as error:
-            self._served = error
-            raise
-        self._served = True
-
-    def _compare_probe(self) -> None:
-        answer = self.model().embed_words([SERVED_PROBE])
-        self.runtime.pool.usage_of(self.entry.name).model_calls += 1  # a request like any other, counted as one
-        if not answer.found[0]:
-            raise ServedModelChanged(f"{self.entry.name}: the server gave no vector for the probe {SERVED_PROBE!r}")
-        now = np.asarray(answer.vectors[0], dtype=np.float32)
-        key = input_key(self._space(), PROBE_FORM, SERVED_PROBE)
-        stored = None if self.runtime.mode == "refresh" else self.runtime.storage.get_vectors([key], len(now)).get(key)
-        if stored is None or not stored[0]:
-            self.runtime.storage.put_vectors([(key, EMBEDDED, now)])
-            return
-        then = stored[1]
-        cosine = float(now @ then / (np.linalg.norm(now) * np.linalg.norm(then) or 1.0))
-        if cosine < SAME_MODEL:
-            raise ServedModelChanged(
-                f"{self.entry.name}: the server now answers the probe {SERVED_PROBE!r} otherwise than when this cache "
-                f"stored its vectors (cosine {cosine:.4f} between the two answers; one model gives above {SAME_MODEL}):"
-                " it serves other weights, or the same ones otherwise, under that name. Recompute them with "
-                "--cache=refresh, or give this server its own --cache-dir"
-            )
 
     def _before_reading(self, planned: bool) -> None:
         """Under --cache=refresh the store holds the old vectors until this session's plan has recomputed them:

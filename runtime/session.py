@@ -18,6 +18,7 @@ from runtime.embedder import CachedEmbedder, CachedVocabularyEmbedder
 from runtime.plan import EmbeddingPlan, FillReport, complete_plan_key, describe_failure
 from runtime.pool import ModelPool
 from runtime.results import ResultCache
+from runtime.served import stored_epoch
 from runtime.store import MODES, EmbeddingStore, Storage, default_cache_dir, input_key
 
 
@@ -109,6 +110,7 @@ class Runtime:
         for computation in self.storage.get_computations(recipe=recipe):
             info = self.storage.get_info(computation.identity)
             space = f"{computation.identity}:{info.fingerprint}" if info else None
+            space = space and space + stored_epoch(self.storage, space)  # as CachedEmbedder.space reads it
             if space and self.storage.get_result(complete_plan_key(space, scope)) is not None:
                 complete.append(computation)
         if chosen is not None:

@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,8 +17,9 @@ from embedders import EMBEDDERS, EmbedderUnavailable, LoadOptions
 from runtime.computation import CacheOnlyEntry, Computation, ComputationError, choose
 from runtime.merge import merge
 from runtime.plan import complete_plan_key
+from runtime.served import PROBE, PROBE_FORM, stored_epoch
 from runtime.session import Runtime
-from runtime.store import DATABASE, EmbeddingStore
+from runtime.store import DATABASE, EMBEDDED, EmbeddingStore, input_key
 
 GLOVE = EMBEDDERS["glove-6b-50d"]
 SMOLLM2 = EMBEDDERS["smollm2-135m"]
@@ -150,6 +152,40 @@ def test_an_unavailable_embedder_stands_in_only_on_a_described_computation_of_it
         with pytest.raises(EmbedderUnavailable, match="not 1 of the 1 words"):
             cached.embed_words(["king"])
         assert cached.computed is not None and cached.computed.startswith("from the cache alone")
+    finally:
+        runtime.close()
+
+
+def test_a_served_model_stands_in_by_the_probe_answer_its_cache_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its vectors are keyed by the server's answer to the probe (runtime/served.py): a session without the server
+    reads by the stored answer, and a complete plan recorded without it is not stood on once an answer is stored."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    served = EMBEDDERS["openai-3-small"]
+    assert served.served is not None and served.served() and served.unavailable_reason() is not None
+    runtime = Runtime("rw", tmp_path)
+    try:
+        record = replace(computation(), embedder=served.name, identity="api-identity", recipe=served.recipe())
+        runtime.storage.put_computation(record)
+        info = replace(GLOVE.load().info, name=served.name)
+        runtime.storage.put_info("api-identity", info)
+        space = f"api-identity:{info.fingerprint}"
+        runtime.storage.put_result(complete_plan_key(space, "scope"), b"{}")
+        # a cache filled before probe answers were stored: stood on as it is (there is no server to ask here)
+        assert runtime.embedder(runtime.stand_in(served, "scope")).space == space
+        runtime.close()
+        runtime = Runtime("rw", tmp_path)  # a new session, which reads the probe answer stored next
+        answer = np.ones(info.dimension, dtype=np.float32)
+        runtime.storage.put_vectors([(input_key(space, PROBE_FORM, PROBE), EMBEDDED, answer)])
+        assert runtime.stand_in(served, "scope") is served  # the plan was recorded under no epoch
+        epoch = stored_epoch(runtime.storage, space)
+        assert epoch.startswith(":probe=")
+        runtime.storage.put_result(complete_plan_key(space + epoch, "scope"), b"{}")
+        standing = runtime.stand_in(served, "scope")
+        assert isinstance(standing, CacheOnlyEntry)
+        assert runtime.embedder(standing).space == space + epoch  # read by the stored answer, the server not asked
     finally:
         runtime.close()
 

@@ -144,16 +144,25 @@ def test_a_session_measures_and_decides_through_the_server(smollm2_server: Runni
     assert statuses and set(statuses) == {"200"}, smollm2_server.log_tail()
 
 
+def spearman(ledger: Path, check: str) -> float:
+    (path,) = ledger.glob("*.jsonl")
+    (measurement,) = [m for m in read_ledger(path).measurements() if m.check == check]
+    return float(measurement.metrics["spearman"])
+
+
 def test_another_model_under_a_cached_name_is_not_read_from_the_cache(
     smollm2_server: RunningServer, tmp_path: Path
 ) -> None:
     """A name pins no weights on such a server: the same GGUF served with last-token pooling, under the same name on
     the same host, answers otherwise, and the cache filled from the mean-pooling server must not stand for it. A
     warm rerun on the server that filled the cache reads it and embeds nothing but the probe; the other server's
-    session fails naming the change; under --cache=refresh it recomputes and passes."""
+    session fails naming the change; under --cache=refresh it recomputes and passes; and what that refresh did not
+    select is computed again afterwards, never read from the earlier model's cache."""
     cache = tmp_path / "cache"
-    first = run_session(smollm2_server, "rg65", cache, tmp_path / "ledger-1")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+    # 1: mturk's measurement may fail its sanity bound (mean-pooled SmolLM2: Spearman 0.046 here, below 0.05); that
+    # it was measured, not broken, is what spearman() finds in the ledger
+    first = run_session(smollm2_server, "rg65 or mturk", cache, tmp_path / "ledger-1")
+    assert first.returncode in (0, 1), first.stdout[-3000:] + first.stderr[-2000:]
 
     before = len(answered(smollm2_server))
     again = run_session(smollm2_server, "rg65", cache, tmp_path / "ledger-2")
@@ -172,9 +181,18 @@ def test_another_model_under_a_cached_name_is_not_read_from_the_cache(
 
         refreshed = run_session(other, "rg65", cache, tmp_path / "ledger-4", "--cache=refresh")
         assert refreshed.returncode == 0, refreshed.stdout[-3000:] + refreshed.stderr[-2000:]
-        scores = {}
-        for ledger in ("ledger-1", "ledger-4"):
-            (path,) = (tmp_path / ledger).glob("*.jsonl")
-            (measurement,) = read_ledger(path).measurements()
-            scores[ledger] = measurement.metrics["spearman"]
-        assert scores["ledger-1"] != scores["ledger-4"], scores  # the refreshed vectors are the other server's
+        rg65 = "word-similarity/rg65"
+        assert spearman(tmp_path / "ledger-1", rg65) != spearman(tmp_path / "ledger-4", rg65)
+
+        rest = run_session(other, "mturk", cache, tmp_path / "ledger-5")
+        output = rest.stdout[-4000:] + rest.stderr[-2000:]
+        assert rest.returncode in (0, 1), output
+        fresh = run_session(other, "mturk", tmp_path / "fresh-cache", tmp_path / "ledger-6")
+        assert fresh.returncode in (0, 1), fresh.stdout[-3000:] + fresh.stderr[-2000:]
+        mturk = "word-similarity/mturk"
+        # what a fresh cache gives (up to llama.cpp's last digits: the words mturk shares with rg65 came from the
+        # refreshed rg65 session's batches; 1.3e-4 apart here), not what the mean-pooling server's vectors gave (0.046
+        # against 0.084 here)
+        after, fresh_score = spearman(tmp_path / "ledger-5", mturk), spearman(tmp_path / "ledger-6", mturk)
+        assert abs(after - fresh_score) < 2e-3, (after, fresh_score)
+        assert abs(spearman(tmp_path / "ledger-1", mturk) - after) > 2e-2

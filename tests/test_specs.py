@@ -313,20 +313,19 @@ def test_the_key_goes_only_over_https_or_to_this_machine(url: str, travels: bool
     [
         ("openai:text-embedding-3-small", None, False),  # OpenAI's own names: trusted as before
         ("openai:text-embedding-3-small@https://api.openai.com/v1", None, False),
+        ("openai-3-small", None, False),
         ("openai:nomic-embed-text@http://localhost:11434/v1", None, True),
         ("openai:nomic-embed-text", "http://localhost:11434/v1", True),  # OPENAI_BASE_URL elsewhere
+        ("openai-3-small", "http://localhost:11434/v1", True),  # a registered name follows OPENAI_BASE_URL too
+        ("openai:nomic-embed-text@http://localhost:11434/v1", "https://api.openai.com/v1", True),
     ],
 )
 def test_a_model_on_another_server_than_openai_is_checked_against_the_cache(
     spec: str, base_url: str | None, served: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from runtime.computation import CacheOnlyEntry, Computation
-
     if base_url is None:
         monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     else:
         monkeypatch.setenv("OPENAI_BASE_URL", base_url)
     entry = resolve(spec)
-    assert entry.served is served
-    computation = Computation.of(entry, LoadOptions(), "the provider's servers")
-    assert not CacheOnlyEntry.standing_in(entry, computation, "no key").served  # nothing to ask without the server
+    assert entry.served is not None and entry.served() is served
