@@ -295,9 +295,8 @@ OPENAI_MODELS = {  # name: (served model, dimension, summary, the paper's model 
 
 def provider_stamp(model: str, base_url: str | None = None) -> str:
     """The provider, as the base URL's host without scheme or port, and the model asked for: the same server's
-    vectors share the cache from any machine, and two servers never share theirs (a proxy that serves another
-    model under an OpenAI name must use a host name of its own, as must two servers on one host that serve
-    different models under one name)."""
+    vectors share the cache from any machine, and two hosts never share theirs. On any host but OpenAI's, the model
+    behind the name is checked too (runtime/served.py)."""
     host = urllib.parse.urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname or "?"
     return f"{host}:{model}"
 

@@ -101,14 +101,17 @@ class EmbedderEntry:
         only a machine with the weights can state (their stamp, the installed packages) and without the options that
         change only numerics (device, dtype), which the stored computation records instead."""
         options = self.options_for(options)
-        return _digest(
-            {
-                "name": self.name,
-                "family": str(self.family),
-                "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
-                "options": {k: getattr(options, k) for k in self.reads_options if k not in NUMERICS_OPTIONS},
-            }
-        )
+        parts = {
+            "name": self.name,
+            "family": str(self.family),
+            "code": {path.name: _file_digest(str(path)) for path in _source_files(self.loader)},
+            "options": {k: getattr(options, k) for k in self.reads_options if k not in NUMERICS_OPTIONS},
+        }
+        if self.family == Family.API and self.stamp:
+            # an API's stamp (provider host and model) needs no weights: without it a session with no key would
+            # stand one host's vectors in for another's under the same name
+            parts["provider"] = self.stamp()
+        return _digest(parts)
 
 
 # load options that change a backend's numerics but not what it computes

@@ -29,6 +29,7 @@ from harness.generation import omit
 from harness.options import add_options, cache_settings, dataset_paths, load_options, suite_declarations
 from harness.report import attach, measurements_of, summary_lines
 from runtime.computation import CacheOnlyEntry
+from runtime.embedder import CachedEmbedder
 from runtime.plan import EmbeddingPlan, FillReport, Need
 from runtime.pool import Usage
 from runtime.results import source_digest
@@ -293,7 +294,8 @@ def measure(pytestconfig: pytest.Config) -> Callable[..., Measurement]:
     def run(evaluate: Callable[..., Measurement], embedder: Embedder, dataset: Dataset, *args: object) -> Measurement:
         key = {
             "evaluator": f"{evaluate.__module__}.{evaluate.__qualname__}",
-            "embedder": getattr(embedder, "space", None) or embedder.info.fingerprint,
+            # an error while finding the key space (a served model's check) fails the test, never a key without it
+            "embedder": embedder.space if isinstance(embedder, CachedEmbedder) else embedder.info.fingerprint,
             "dataset": asdict(dataset.info),
             "protocol": [str(arg) for arg in args],
             "code": session.task_code,

@@ -83,7 +83,8 @@ class CachedEmbedder:
     def space(self) -> str:
         """The key space of this embedder's vectors and results: how it was built (identity), what it is
         (fingerprint) and, for a served model, which model the server answered for (runtime/served.py)."""
-        return self._space() + self.epoch()
+        epoch = self.epoch()  # first: asking the server may store a new description, hence a new fingerprint
+        return self._space() + epoch
 
     def _space(self) -> str:
         return f"{self.identity}:{self.info.fingerprint}"

@@ -6,7 +6,8 @@ epoch) goes into the key space of every vector and result of the embedder. Each 
 probe again before reading anything: an answer like the stored one keeps the epoch; another fails the embedder's
 tests, unless --cache=refresh accepts it, which stores it and so starts a new epoch, where nothing computed from the
 earlier model can be found. A cache filled before probes were stored has none: its vectors stay under the key space
-without an epoch, where a served model's are never looked up again.
+without an epoch, where a session that asks the server never looks; one standing on the cache alone, with no server
+to ask, reads them there (the computation record says where they came from).
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def checked_epoch(model: Embedder, storage: Storage, space: str, *, accept: bool
                 f"{model.info.name}: the server now answers the probe {PROBE!r} otherwise than when this cache stored "
                 f"its vectors (cosine {cosine:.4f} between the two answers; one model gives above {SAME_MODEL}): it "
                 "serves other weights, or the same ones otherwise, under that name. Recompute with --cache=refresh "
-                "(which keys the new vectors apart from the old), or give this server its own --cache-dir"
+                "(which keys the new vectors apart from the old), or leave this cache as it is with --cache=off or "
+                "another --cache-dir"
             )
     storage.put_vectors([(key, EMBEDDED, now)])
     return _epoch(now)

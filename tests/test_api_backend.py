@@ -34,6 +34,9 @@ def vector_for(text: str) -> list[float]:
     return (vector / np.linalg.norm(vector)).tolist()
 
 
+VECTOR_FOR = vector_for  # the server's model, kept while a test swaps another in
+
+
 class FakeEndpoint:
     """Records each request; answers from a script of failures, then with embeddings in reversed order."""
 
@@ -377,3 +380,59 @@ def test_one_model_served_at_two_ports_of_one_host_in_one_session_is_a_usage_err
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     assert done.returncode == 4 and "are both openai:m@127.0.0.1, one embedder to the cache" in done.stderr, done.stderr
+
+
+# ---------------------------------------------------------------- a served model behind the cache (runtime/served.py)
+
+
+def test_a_served_model_is_asked_the_probe_once_per_process_and_never_under_cache_off(
+    endpoint: FakeEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.served import PROBE, ServedModelChanged, ServedModelUnchecked
+    from runtime.session import Runtime
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    entry = resolve(f"openai:nomic-embed-text@{endpoint.url}")
+
+    def session(mode: str, words: list[str]) -> list[list[str]]:
+        """The inputs the server was sent by one session process that embeds ``words`` twice."""
+        before = len(endpoint.requests)
+        runtime = Runtime(mode, None if mode == "off" else tmp_path)
+        try:
+            cached = runtime.embedder(entry)
+            for _ in range(2):
+                result = cached.embed_words(words)
+                np.testing.assert_allclose(result.vectors, [vector_for(w) for w in words], atol=1e-6)
+            return [request["body"]["input"] for request in endpoint.requests[before:]]
+        finally:
+            runtime.close()
+
+    def computations() -> list[object]:
+        runtime = Runtime("ro", tmp_path)
+        try:
+            return list(runtime.storage.get_computations(recipe=entry.recipe()))
+        finally:
+            runtime.close()
+
+    dimension = [api.DIMENSION_PROBE]
+    assert session("rw", ["cat", "dog"]) == [dimension, [PROBE], ["cat", "dog"]]
+    first = computations()
+    assert session("rw", ["cat", "dog"]) == [dimension, [PROBE]]  # warm: the probe, nothing of the inputs
+    assert computations() == first and len(first) == 1  # the probe wrote no computation record
+    assert session("off", ["cat"]) == [dimension, ["cat"]]  # no earlier cache to check
+
+    # the server's model changes under the same name: its answers are not those cached
+    monkeypatch.setattr(sys.modules[__name__], "vector_for", lambda text: list(-np.asarray(VECTOR_FOR(text))))
+    runtime = Runtime("rw", tmp_path)
+    try:
+        cached = runtime.embedder(entry)
+        with pytest.raises(ServedModelChanged, match=r"\(cosine -1\.0000 "):
+            cached.embed_words(["cat"])
+        asked = len(endpoint.requests)
+        for _ in range(2):  # not asked again in this process; a new error each time, carrying the first's message
+            with pytest.raises(ServedModelUnchecked, match=r"ServedModelChanged: .*\(cosine -1\.0000 ") as raised:
+                cached.embed_words(["cat"])
+            assert raised.value.__traceback__ is not None and raised.value.__context__ is None
+        assert len(endpoint.requests) == asked
+    finally:
+        runtime.close()

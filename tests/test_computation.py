@@ -186,6 +186,8 @@ def test_a_served_model_stands_in_by_the_probe_answer_its_cache_stored(
         standing = runtime.stand_in(served, "scope")
         assert isinstance(standing, CacheOnlyEntry)
         assert runtime.embedder(standing).space == space + epoch  # read by the stored answer, the server not asked
+        monkeypatch.delenv("OPENAI_BASE_URL")  # the same name at OpenAI: another host's vectors are not its own
+        assert runtime.stand_in(served, "scope") is served
     finally:
         runtime.close()
 
