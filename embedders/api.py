@@ -15,7 +15,6 @@ import random
 import re
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +35,11 @@ OPENAI_HOST = "api.openai.com"  # trusted, as before, to keep one model behind e
 RETRIED_STATUSES = {408, 409, 429, 500, 502, 503, 504}
 BODY_EXCERPT = 300
 DIMENSION_PROBE = "dimension"  # the text embedded once to learn an undeclared model's dimension
+
+
+def effective_base_url(base_url: str | None = None) -> str:
+    """The base URL requests go to: the one given, else $OPENAI_BASE_URL, else OpenAI's."""
+    return base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
 
 
 def key_may_travel(base_url: str) -> bool:
@@ -83,7 +87,7 @@ class EmbeddingsApi:
         key_required: bool = True,
     ) -> None:
         self.model = model
-        self.base_url = (base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = effective_base_url(base_url).rstrip("/")
         self.key_variable = key_variable  # the variable's name, never its value
         # a local server (Ollama, llama.cpp, vLLM without --api-key) takes requests without a key
         self.key_required = key_required
@@ -297,13 +301,12 @@ def provider_stamp(model: str, base_url: str | None = None) -> str:
     """The provider, as the base URL's host without scheme or port, and the model asked for: the same server's
     vectors share the cache from any machine, and two hosts never share theirs. On any host but OpenAI's, the model
     behind the name is checked too (runtime/served.py)."""
-    host = urllib.parse.urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname or "?"
-    return f"{host}:{model}"
+    return f"{urlsplit(effective_base_url(base_url)).hostname or '?'}:{model}"
 
 
 def served_elsewhere(base_url: str | None = None) -> bool:
-    """Whether the model is served by another than OpenAI (``base_url``, else $OPENAI_BASE_URL, else OpenAI's)."""
-    return urlsplit(base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL).hostname != OPENAI_HOST
+    """Whether the model is served by another host than OpenAI's."""
+    return urlsplit(effective_base_url(base_url)).hostname != OPENAI_HOST
 
 
 def _opener(name: str, model: str, dimension: int) -> Callable[[LoadOptions], EmbeddingsApi]:

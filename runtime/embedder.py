@@ -97,16 +97,18 @@ class CachedEmbedder:
             return self._epoch
         if self._epoch_failure is not None:
             raise ServedModelUnchecked(self._epoch_failure)
-        if self.runtime.mode == "off" or not (self._asks_server or isinstance(self.entry, CacheOnlyEntry)):
+        if self.runtime.mode == "off":
             self._epoch = ""
-        elif not self._asks_server:
-            self._epoch = stored_epoch(self.runtime.storage, self._space())
-        else:
+        elif self._asks_server:
             try:
                 self._epoch = self._ask_server()
             except Exception as error:
                 self._epoch_failure = f"{describe_failure(error)}; the server is not asked again in this process"
                 raise
+        elif isinstance(self.entry, CacheOnlyEntry):
+            self._epoch = stored_epoch(self.runtime.storage, self._space())
+        else:
+            self._epoch = ""
         return self._epoch
 
     def _ask_server(self) -> str:

@@ -40,9 +40,8 @@ class ServedModelUnchecked(RuntimeError):
 def stored_epoch(storage: Storage, space: str) -> str:
     """The epoch of the probe answer stored under ``space`` (identity and fingerprint), as a suffix of that key
     space; empty when none is stored. What a session without the server (standing on the cache) reads by."""
-    key = input_key(space, PROBE_FORM, PROBE)
-    stored = storage.get_vectors([key], None).get(key)
-    return _epoch(stored[1]) if stored is not None and stored[0] else ""
+    stored = _stored_answer(storage, space)
+    return "" if stored is None else _epoch(stored)
 
 
 def checked_epoch(model: Embedder, storage: Storage, space: str, *, accept: bool) -> str:
@@ -53,10 +52,8 @@ def checked_epoch(model: Embedder, storage: Storage, space: str, *, accept: bool
     if not answer.found[0]:
         raise ServedModelChanged(f"{model.info.name}: the server gave no vector for the probe {PROBE!r}")
     now = np.asarray(answer.vectors[0], dtype=np.float32)
-    key = input_key(space, PROBE_FORM, PROBE)
-    stored = storage.get_vectors([key], None).get(key)
-    if stored is not None and stored[0]:
-        then = stored[1]
+    then = _stored_answer(storage, space)
+    if then is not None:
         cosine = _cosine(now, then)
         if cosine >= SAME_MODEL:
             return _epoch(then)
@@ -68,8 +65,14 @@ def checked_epoch(model: Embedder, storage: Storage, space: str, *, accept: bool
                 "(which keys the new vectors apart from the old), or leave this cache as it is with --cache=off or "
                 "another --cache-dir"
             )
-    storage.put_vectors([(key, EMBEDDED, now)])
+    storage.put_vectors([(input_key(space, PROBE_FORM, PROBE), EMBEDDED, now)])
     return _epoch(now)
+
+
+def _stored_answer(storage: Storage, space: str) -> np.ndarray | None:
+    key = input_key(space, PROBE_FORM, PROBE)
+    stored = storage.get_vectors([key], None).get(key)
+    return stored[1] if stored is not None and stored[0] else None
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
